@@ -1,0 +1,1 @@
+"""HTTP and websocket API, auth, settings, error mapping and the command-line entry point."""

@@ -1,0 +1,1 @@
+"""Benchmarks and peer comparisons, run by `make bench`, never by `make test`."""

@@ -1,0 +1,1 @@
+"""Order lifecycle, idempotency, domain events and signed outbound webhooks."""

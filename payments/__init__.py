@@ -1,0 +1,1 @@
+"""Payment intents, provider sandboxes and a double-entry ledger."""

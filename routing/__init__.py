@@ -1,0 +1,1 @@
+"""Vehicle routing with pickup and delivery, time windows and capacities on OR-Tools."""

@@ -1,0 +1,1 @@
+"""Load simulator: a synthetic city with moving couriers and arriving orders."""

@@ -1,0 +1,1 @@
+"""Persistence: the embedded in-memory store and the PostGIS store behind one interface."""
