@@ -18,7 +18,25 @@ class DispatchError(Exception):
     """Base of every error raised by `dispatch`."""
 
 
-class InvalidInput(DispatchError, ValueError):
+class _ProblemList:
+    """Errors that carry a list of problems; ``field`` and ``value`` name the first one."""
+
+    problems: list[Problem]
+
+    @property
+    def field(self) -> str:
+        return self.problems[0][0]
+
+    @property
+    def value(self) -> Any:
+        return self.problems[0][1]
+
+    @property
+    def reason(self) -> str:
+        return self.problems[0][2]
+
+
+class InvalidInput(_ProblemList, DispatchError, ValueError):
     """Input that fails validation; every problem found is reported at once.
 
     Parameters
@@ -33,14 +51,6 @@ class InvalidInput(DispatchError, ValueError):
         self.what = what
         self.problems = problems
         super().__init__(f"invalid {what}: {_describe(problems)}")
-
-    @property
-    def field(self) -> str:
-        return self.problems[0][0]
-
-    @property
-    def value(self) -> Any:
-        return self.problems[0][1]
 
 
 class InvalidAssignmentInput(InvalidInput):
@@ -76,15 +86,13 @@ class UnknownId(DispatchError, KeyError):
         return str(self.args[0])
 
 
-class OfferConflict(DispatchError, RuntimeError):
-    """An offer operation the offer book refuses in its current state.
+class OfferConflict(_ProblemList, DispatchError, RuntimeError):
+    """Offer operations the offer book refuses in its current state; all reported at once.
 
-    ``reason`` is one of ``order_already_offered``, ``courier_at_capacity``,
-    ``courier_excluded``, ``not_outstanding``, ``duplicate_order``.
+    Reasons: ``order_already_offered``, ``courier_at_capacity``, ``courier_excluded``,
+    ``free_capacity_unknown``, ``not_outstanding``, ``expired``.
     """
 
-    def __init__(self, field: str, value: Any, reason: str) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        super().__init__(f"offer refused for {field}={value!r}: {reason}")
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"offer refused: {_describe(problems)}")
