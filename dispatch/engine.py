@@ -73,6 +73,8 @@ class Assignment:
     mode: Mode
     matches: tuple[Match, ...]
     unassigned: Mapping[str, str]
+    courier_free: Mapping[str, int] = field(default_factory=dict)
+    """Free capacity (capacity minus load, offers not counted) of each matched courier."""
 
     @property
     def total_pickup_m(self) -> float:
@@ -188,4 +190,13 @@ def _assignment(
         for i, o in enumerate(orders)
         if o.id not in served
     }
-    return Assignment(mode=mode, matches=matches, unassigned=unassigned)
+    table = cands.couriers
+    rows = np.unique(cands.courier_idx[chosen])
+    courier_free = dict(
+        zip(
+            ids[rows].tolist(),
+            (table.capacity[rows] - table.load[rows]).tolist(),
+            strict=True,
+        )
+    )
+    return Assignment(mode, matches, unassigned, courier_free)
