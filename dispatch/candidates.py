@@ -82,7 +82,8 @@ def generate_candidates(
     for that order (it rejected or let an offer time out).
 
     The index is queried once per group of orders sharing tenant, vehicle and skills, with the
-    group's largest radius; each order's own radius is applied afterwards.
+    group's largest radius; each order's own radius (great-circle, as the index measures it)
+    is applied afterwards.
     """
     groups: dict[tuple[str, str | None, frozenset[str]], list[int]] = defaultdict(list)
     for i, order in enumerate(orders):
@@ -99,9 +100,13 @@ def generate_candidates(
         if vehicle is not None:
             filters["vehicle"] = vehicle
         qi, rows, metres = index.within_many(plat[q], plng[q], float(radius[q].max()), **filters)
-        parts.append((q[qi], np.asarray(rows, dtype=np.int64), metres, np.full(qi.size, g)))
+        qi = q[qi]
+        # The group's radius is its largest; each order keeps only its own.
+        near = metres <= radius[qi]
+        rows = np.asarray(rows, dtype=np.int64)
+        parts.append((qi[near], rows[near], metres[near], np.full(int(near.sum()), g)))
     order_idx, rows, group = (_concat([p[j] for p in parts]) for j in (0, 1, 3))
-    unique_rows, courier_idx = np.unique(rows, return_inverse=True)
+    unique_rows, courier_idx = _compact(rows)
     table = index.courier_table(unique_rows)
     free, max_orders = _free_capacity(table, allow_stacking, reserved or {})
 
@@ -115,33 +120,42 @@ def generate_candidates(
     order_idx, courier_idx = order_idx[keep], courier_idx[keep]
 
     vehicle_names, vehicle_code = np.unique(table.vehicle.astype(str), return_inverse=True)
-    priced = cost_model.pair_costs(
+    order_pen = cost_model.order_penalty_s(
         now,
+        np.array([o.created_at for o in orders], dtype=np.float64),
+        np.array([o.priority for o in orders], dtype=np.int64),
+    )
+    courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
+    priced = cost_model.pair_costs(
         plat[order_idx],
         plng[order_idx],
-        np.array([o.created_at for o in orders], dtype=np.float64)[order_idx],
-        np.array([o.priority for o in orders], dtype=np.int64)[order_idx],
         table.lat[courier_idx],
         table.lng[courier_idx],
         vehicle_code.astype(np.int64)[courier_idx],
         vehicle_names.tolist(),
-        table.load[courier_idx],
-        table.idle_since[courier_idx],
+        order_pen[order_idx] + courier_pen[courier_idx],
     )
-    # The travel-time provider's distance decides the radius, so a road provider is honoured.
-    in_radius = np.flatnonzero(priced.metres <= radius[order_idx])
-    top = _top_k_per_order(order_idx[in_radius], priced.cost[in_radius], k)
-    pick = in_radius[top]
+    top = _top_k_per_order(order_idx, priced.cost, k)
     return Candidates(
-        order_idx=order_idx[pick],
-        courier_idx=courier_idx[pick],
-        cost=priced.cost[pick],
-        eta_s=priced.eta_s[pick],
-        metres=priced.metres[pick],
+        order_idx=order_idx[top],
+        courier_idx=courier_idx[top],
+        cost=priced.cost[top],
+        eta_s=priced.eta_s[top],
+        metres=priced.metres[top],
         couriers=table,
         free=free,
         max_orders=max_orders,
     )
+
+
+def _compact(rows: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(rows, return_inverse=True)`` in O(n + max row), without sorting."""
+    if rows.size == 0:
+        return rows, rows
+    seen = np.zeros(int(rows.max()) + 1, dtype=bool)
+    seen[rows] = True
+    position = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), position[rows]
 
 
 def _concat(arrays: list[Any]) -> IntArray:

@@ -75,24 +75,36 @@ class CostModel:
         if problems:
             raise InvalidParams(problems)
 
+    def order_penalty_s(self, now: float, created_at: FloatArray, priority: IntArray) -> FloatArray:
+        """Per order: the age and priority terms, in seconds."""
+        age = np.clip(now - created_at, 0.0, self.age_cap_s)
+        return np.asarray(
+            self.age_weight * (self.age_cap_s - age) + self.priority_s * (MAX_PRIORITY - priority),
+            dtype=np.float64,
+        )
+
+    def courier_penalty_s(self, now: float, load: IntArray, idle_since: FloatArray) -> FloatArray:
+        """Per courier: the load and idle-time terms, in seconds."""
+        idle = np.where(np.isnan(idle_since), 0.0, np.clip(now - idle_since, 0.0, self.idle_cap_s))
+        return np.asarray(
+            self.load_s * load + self.idle_weight * (self.idle_cap_s - idle), dtype=np.float64
+        )
+
     def pair_costs(
         self,
-        now: float,
         pickup_lat: FloatArray,
         pickup_lng: FloatArray,
-        created_at: FloatArray,
-        priority: IntArray,
         courier_lat: FloatArray,
         courier_lng: FloatArray,
         vehicle_code: IntArray,
         vehicle_names: Sequence[str],
-        load: IntArray,
-        idle_since: FloatArray,
+        penalty_s: FloatArray,
     ) -> PairCosts:
         """Costs of candidate pairs given as aligned arrays (one element per pair).
 
         ``vehicle_names[vehicle_code[i]]`` is the vehicle of pair ``i``'s courier; the
-        travel-time provider is asked once per vehicle type.
+        travel-time provider is asked once per vehicle type. ``penalty_s`` is the sum of the
+        pair's order and courier penalties (`order_penalty_s`, `courier_penalty_s`).
         """
         eta = np.empty(pickup_lat.size, dtype=np.float64)
         metres = np.empty(pickup_lat.size, dtype=np.float64)
@@ -103,14 +115,6 @@ class CostModel:
             )
             eta[sel] = travel.seconds
             metres[sel] = travel.metres
-        age = np.clip(now - created_at, 0.0, self.age_cap_s)
-        idle = np.where(np.isnan(idle_since), 0.0, np.clip(now - idle_since, 0.0, self.idle_cap_s))
-        seconds = (
-            eta
-            + self.age_weight * (self.age_cap_s - age)
-            + self.priority_s * (MAX_PRIORITY - priority)
-            + self.load_s * load
-            + self.idle_weight * (self.idle_cap_s - idle)
-        )
-        cost = np.rint(seconds / self.unit_s).astype(np.int64)
+        seconds = eta + penalty_s
+        cost = np.rint(seconds * (1.0 / self.unit_s)).astype(np.int64)
         return PairCosts(cost=cost, eta_s=eta, metres=metres)
