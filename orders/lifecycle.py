@@ -188,10 +188,6 @@ def _move(
     return Transition(new, (event,))
 
 
-def _courier_actor(courier_id: str, actor: Actor | None) -> Actor:
-    return actor if actor is not None else Actor(ActorKind.COURIER, courier_id)
-
-
 def _require_courier(order: Order, to_state: OrderState, courier_id: str) -> None:
     # The state check comes first so that a wrong state is reported as such, not as a
     # wrong courier.
@@ -230,6 +226,21 @@ def return_to_pool(
     )
 
 
+def _courier_step(
+    order: Order,
+    to_state: OrderState,
+    courier_id: str,
+    *,
+    at: float,
+    actor: Actor | None,
+    position: Position | None,
+    **changes: Any,
+) -> Transition:
+    _require_courier(order, to_state, courier_id)
+    actor = actor if actor is not None else Actor(ActorKind.COURIER, courier_id)
+    return _move(order, to_state, actor=actor, at=at, position=position, **changes)
+
+
 def accept(
     order: Order,
     courier_id: str,
@@ -239,9 +250,9 @@ def accept(
     position: Position | None = None,
 ) -> Transition:
     """The offered courier accepts: ``offered -> assigned``."""
-    _require_courier(order, S.ASSIGNED, courier_id)
-    actor = _courier_actor(courier_id, actor)
-    return _move(order, S.ASSIGNED, actor=actor, at=at, position=position, reason=None)
+    return _courier_step(
+        order, S.ASSIGNED, courier_id, at=at, actor=actor, position=position, reason=None
+    )
 
 
 def pick_up(
@@ -253,9 +264,7 @@ def pick_up(
     position: Position | None = None,
 ) -> Transition:
     """The assigned courier has the parcel: ``assigned -> picked_up``."""
-    _require_courier(order, S.PICKED_UP, courier_id)
-    actor = _courier_actor(courier_id, actor)
-    return _move(order, S.PICKED_UP, actor=actor, at=at, position=position)
+    return _courier_step(order, S.PICKED_UP, courier_id, at=at, actor=actor, position=position)
 
 
 def deliver(
@@ -277,7 +286,7 @@ def deliver(
     ProofOfDeliveryRejected
         Missing reference, missing or wrong PIN.
     """
-    _require_courier(order, S.DELIVERED, courier_id)
+    _require_courier(order, S.DELIVERED, courier_id)  # before the proof: report state first
     if order.pin_hash is not None and proof.kind is not ProofKind.PIN:
         raise ProofOfDeliveryRejected(order.id, "kind", "this order requires the customer's PIN")
     if proof.kind is ProofKind.PIN:
@@ -287,12 +296,12 @@ def deliver(
             raise ProofOfDeliveryRejected(order.id, "pin", "does not match")
     elif not proof.reference:
         raise ProofOfDeliveryRejected(order.id, "reference", f"a {proof.kind} reference is needed")
-    actor = _courier_actor(courier_id, actor)
-    return _move(
+    return _courier_step(
         order,
         S.DELIVERED,
-        actor=actor,
+        courier_id,
         at=at,
+        actor=actor,
         position=position,
         data={"proof_kind": str(proof.kind), "proof_reference": proof.reference},
         proof_kind=proof.kind,
