@@ -41,15 +41,19 @@ class InvalidOrder(InvalidFields):
 
 
 class IllegalTransition(OrdersError):
-    """A state change the order lifecycle does not allow."""
+    """A state change the lifecycle does not allow (``subject`` names the kind of record)."""
 
-    def __init__(self, order_id: str, from_state: str, to_state: str) -> None:
-        self.order_id = order_id
+    subject = "order"
+
+    def __init__(self, record_id: str, from_state: str, to_state: str) -> None:
+        self.record_id = record_id
         self.from_state = from_state
         self.to_state = to_state
         self.field = "state"
         self.value = to_state
-        super().__init__(f"order {order_id!r}: illegal transition {from_state} -> {to_state}")
+        super().__init__(
+            f"{self.subject} {record_id!r}: illegal transition {from_state} -> {to_state}"
+        )
 
 
 class WrongCourier(OrdersError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orders.errors import InvalidFields
+from orders.errors import IllegalTransition, InvalidFields
 
 
 class PaymentsError(ValueError):
@@ -17,16 +17,10 @@ class InvalidPayment(InvalidFields, PaymentsError):
     what = "payment"
 
 
-class IllegalPaymentTransition(PaymentsError):
+class IllegalPaymentTransition(IllegalTransition, PaymentsError):
     """A payment state change the intent state machine does not allow."""
 
-    def __init__(self, intent_id: str, from_state: str, to_state: str) -> None:
-        self.intent_id = intent_id
-        self.from_state = from_state
-        self.to_state = to_state
-        self.field = "state"
-        self.value = to_state
-        super().__init__(f"payment {intent_id!r}: illegal transition {from_state} -> {to_state}")
+    subject = "payment"
 
 
 class RefundExceedsCapture(PaymentsError):
