@@ -95,3 +95,24 @@ class AlreadyReversed(LedgerError):
         self.field = "reverses"
         self.value = entry_id
         super().__init__(f"journal entry {entry_id!r}: {reason}")
+
+
+class ProviderRefused(PaymentsError):
+    """A provider (or its sandbox) refusing a request: unknown reference, wrong state,
+    an amount above what it holds, or an operation the method does not have."""
+
+    def __init__(self, provider: str, field: str, value: Any, reason: str) -> None:
+        self.provider = provider
+        self.field = field
+        self.value = value
+        super().__init__(f"{provider}: {field}={value!r}: {reason}")
+
+
+class MalformedCallback(PaymentsError):
+    """A correctly signed callback whose body does not have the provider's shape."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.field = "body"
+        self.value = None
+        super().__init__(f"{provider}: malformed callback: {reason}")
