@@ -146,7 +146,7 @@ class CardSandbox(Sandbox):
             currency=charge.currency,
         )
 
-    def refund(self, provider_ref: str, refund_id: str, amount_minor: int) -> None:
+    def refund(self, provider_ref: str, refund_id: str, amount_minor: int) -> ProviderUpdate | None:
         charge = self._charge(provider_ref)
         if refund_id in self._refunds:
             return None  # idempotent on the refund id

@@ -129,7 +129,7 @@ class MobileMoneySandbox(Sandbox):
     def capture(self, provider_ref: str, amount_minor: int) -> ProviderUpdate:
         raise self._refuse("operation", "capture", "STK push payments are captured on approval")
 
-    def refund(self, provider_ref: str, refund_id: str, amount_minor: int) -> None:
+    def refund(self, provider_ref: str, refund_id: str, amount_minor: int) -> ProviderUpdate | None:
         push = self._pushes.get(provider_ref)
         if push is None:
             raise self._refuse("provider_ref", provider_ref, "unknown")
