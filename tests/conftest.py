@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from store.migrate import upgrade
 from store.throwaway import Cluster, ClusterUnavailable, create_postgis_database, throwaway_cluster
 
 
@@ -32,5 +33,7 @@ def postgis_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def postgis_url(postgis_cluster: Cluster) -> str:
-    """SQLAlchemy URL of a PostGIS database on the throwaway cluster."""
-    return create_postgis_database(postgis_cluster, "hexdispatch_test")
+    """SQLAlchemy URL of a PostGIS database on the throwaway cluster, migrated to head."""
+    url = create_postgis_database(postgis_cluster, "hexdispatch_test")
+    upgrade(url)
+    return url
