@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeAlias
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
 from store.errors import InvalidGeofence, Problem
 
-PolygonLike = Polygon | MultiPolygon
+PolygonLike: TypeAlias = Polygon | MultiPolygon
 MAX_REPORTED = 10
 
 
@@ -94,7 +94,7 @@ def polygon_from_geojson(obj: Any, field: str = "geometry") -> PolygonLike:
         )
     if geom.area <= 0.0:
         raise InvalidGeofence([(path, obj["type"], "polygon has zero area")])
-    return geom  # type: ignore[no-any-return]
+    return geom
 
 
 def geojson_from_polygon(geom: PolygonLike) -> dict[str, Any]:

@@ -53,4 +53,5 @@ def include_object(
         and (name == "spatial_ref_sys" or name.startswith("courier_positions_"))
     ):
         return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+    spatial_filter: Any = alembic_helpers.include_object  # untyped upstream
+    return bool(spatial_filter(obj, name, type_, reflected, compare_to))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -23,7 +24,7 @@ def day_of_epoch(epoch_day: int) -> date:
     return date(1970, 1, 1) + timedelta(days=int(epoch_day))
 
 
-def ensure_partitions(conn: psycopg.Connection[object], days: Iterable[date]) -> None:
+def ensure_partitions(conn: psycopg.Connection[Any], days: Iterable[date]) -> None:
     """Create the day partitions that do not exist yet (safe to call concurrently)."""
     for day in sorted(set(days)):
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -34,7 +35,7 @@ def ensure_partitions(conn: psycopg.Connection[object], days: Iterable[date]) ->
         )
 
 
-def existing_partitions(conn: psycopg.Connection[object]) -> dict[date, str]:
+def existing_partitions(conn: psycopg.Connection[Any]) -> dict[date, str]:
     """The day partitions attached to courier_positions, by day."""
     rows = conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -49,7 +50,7 @@ def existing_partitions(conn: psycopg.Connection[object]) -> dict[date, str]:
     return found
 
 
-def drop_partitions_before(conn: psycopg.Connection[object], cutoff: datetime) -> list[str]:
+def drop_partitions_before(conn: psycopg.Connection[Any], cutoff: datetime) -> list[str]:
     """Drop every day partition whose whole day ends at or before ``cutoff``; return their names.
 
     Retention drops whole partitions (no DELETE, no vacuum debt); a day that straddles the cutoff

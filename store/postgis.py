@@ -185,6 +185,10 @@ def _event(row: Row) -> OrderEventRecord:
     )
 
 
+def _courier(row: Row) -> Courier:
+    return Courier(row[0], row[1], row[2], row[3], row[4], row[5].timestamp())
+
+
 def _fence(row: Row) -> GeofenceRecord:
     geom = shapely.from_wkb(bytes(row[4]))
     return GeofenceRecord(
@@ -363,14 +367,14 @@ class PostgisStore:
                 "courier",
                 courier_id,
             )
-        return Courier(*row[:5], row[5].timestamp())
+        return _courier(row)
 
     def list_couriers(self, tenant_id: str) -> list[Courier]:
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
                 f"{self._COURIER_SELECT} WHERE tenant_id = %s ORDER BY id", (tenant_id,)
             ).fetchall()
-        return [Courier(*r[:5], r[5].timestamp()) for r in rows]
+        return [_courier(r) for r in rows]
 
     # -- geofences ------------------------------------------------------------------------
     def create_geofence(

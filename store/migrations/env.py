@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 from store.migrate import include_object
 from store.tables import metadata
@@ -12,7 +12,7 @@ from store.tables import metadata
 config = context.config
 
 
-def _configure(connection):  # type: ignore[no-untyped-def]
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -24,11 +24,20 @@ def _configure(connection):  # type: ignore[no-untyped-def]
         context.run_migrations()
 
 
-connection = config.attributes.get("connection")
-if connection is not None:
-    _configure(connection)
-else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
-    with engine.connect() as conn:
-        _configure(conn)
-    engine.dispose()
+def _run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: call store.migrate.upgrade(url)")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            _configure(conn)
+    finally:
+        engine.dispose()
+
+
+_run()
