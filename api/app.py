@@ -23,7 +23,9 @@ async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     errors = [
         {
             "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or "body",
-            "value": err.get("input") if isinstance(err.get("input"), (str, int, float, bool)) else None,
+            "value": err.get("input")
+            if isinstance(err.get("input"), (str, int, float, bool))
+            else None,
             "reason": err.get("msg", ""),
         }
         for err in exc.errors()

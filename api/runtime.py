@@ -35,7 +35,11 @@ def parse_bbox(values: Sequence[float], field: str = "bbox") -> Bbox:
     if not all(math.isfinite(v) for v in (w, s, e, n)):
         raise InvalidParameter(field, list(values), "not finite")
     if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
-        raise InvalidParameter(field, list(values), "need -180 <= min_lng <= max_lng <= 180 and -90 <= min_lat <= max_lat <= 90")
+        raise InvalidParameter(
+            field,
+            list(values),
+            "need -180 <= min_lng <= max_lng <= 180 and -90 <= min_lat <= max_lat <= 90",
+        )
     return (w, s, e, n)
 
 
@@ -141,7 +145,7 @@ class Runtime:
             if self.index.has_fence(record.id):
                 events += self.index.remove_fence(record.id)
             if record.active:
-                self.index.add_fence(
+                events += self.index.add_fence(
                     record.id, record.geometry, kind=record.kind, tenant=record.tenant_id
                 )
         self.publish_fence_events(record.tenant_id, events)

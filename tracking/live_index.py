@@ -120,6 +120,15 @@ class BatchResult:
         return int(self.accepted.sum())
 
 
+class Snapshot(NamedTuple):
+    """Columns of the couriers that passed a filter, row-aligned."""
+
+    courier_ids: ObjectArray
+    lats: FloatArray
+    lngs: FloatArray
+    cells: IntArray
+
+
 class Neighbours(NamedTuple):
     """Sparse (query, courier, metres) triples, sorted by query then distance."""
 
@@ -930,6 +939,17 @@ class LiveIndex:
     def fences_of(self, courier_id: Hashable) -> list[Hashable]:
         """The fences a courier is currently inside."""
         return self.fences.fences_of(self._row(courier_id))
+
+    def has_fence(self, fence_id: Hashable) -> bool:
+        return fence_id in self.fences.fence_ids()
+
+    def snapshot(self, **filters: Any) -> Snapshot:
+        """Every courier that passes the query filters, with its position and cell (consoles,
+        bbox listings)."""
+        rows = self._rows(self._filter(**filters), float(self._clock()))
+        return Snapshot(
+            self._ids[rows], self._lat[rows].copy(), self._lng[rows].copy(), self._cell[rows]
+        )
 
 
 def _rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
