@@ -86,9 +86,11 @@ def create_app(
         app.add_exception_handler(cls, problem_response)
     app.add_exception_handler(RequestValidationError, _validation_problem)
 
-    from api.routers import couriers, geofences, health, orders
+    from api.routers import console_ws, couriers, driver_ws, geofences, health, orders
 
     app.include_router(health.router)
+    app.include_router(driver_ws.router)
+    app.include_router(console_ws.router)
     for module in (couriers, geofences, orders):
         app.include_router(module.router, prefix="/v1")
     return app

@@ -21,7 +21,11 @@ from store.interface import Store
 from store.records import Courier, GeofenceRecord
 from tracking import LiveIndex
 from tracking.fences import FenceEvent
-from tracking.hub import Hub, Message, Subscriber
+from tracking.hub import Hub, Message
+
+OPEN_STATES = ("created", "offered", "assigned", "picked_up")
+SNAPSHOT_ORDERS = 1000
+"""Per state, the newest orders a console snapshot considers."""
 
 Bbox = tuple[float, float, float, float]
 """``(min_lng, min_lat, max_lng, max_lat)``, GeoJSON order."""
@@ -265,8 +269,8 @@ class Runtime:
             self.hub.publish_event(tenant_id, topics, payload)
             self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
 
-    def publish_order(self, tenant_id: str, order: Any) -> None:
-        msg: Message = {
+    def order_message(self, order: Any) -> Message:
+        return {
             "type": "order",
             "id": order.id,
             "state": order.state,
@@ -275,6 +279,9 @@ class Runtime:
             "dropoff": [order.dropoff_lng, order.dropoff_lat],
             "version": order.version,
         }
+
+    def publish_order(self, tenant_id: str, order: Any) -> None:
+        msg = self.order_message(order)
         cells = {
             cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),
             cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
@@ -309,5 +316,25 @@ class Runtime:
                 out.append(msg)
         return out
 
-    def subscribe_console(self, tenant_id: str, wakeup: Callable[[], None]) -> Subscriber:
-        return self.hub.subscribe(tenant_id, wakeup=wakeup)
+    def console_snapshot(self, tenant_id: str, cells: Sequence[int]) -> dict[str, Any]:
+        """What a console needs to draw its viewport before deltas: couriers, open orders
+        touching the cells, and the tenant's active fences."""
+        wanted = set(cells)
+        orders = []
+        for state in OPEN_STATES:
+            for order in self.store.list_orders(tenant_id, state=state, limit=SNAPSHOT_ORDERS):
+                ends = {
+                    cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),
+                    cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
+                }
+                if ends & wanted:
+                    orders.append(self.order_message(order))
+        fences = [
+            {"id": f.id, "kind": f.kind, "name": f.name, "geometry": f.geometry}
+            for f in self.store.list_geofences(tenant_id, active=True)
+        ]
+        return {
+            "couriers": self.couriers_in_cells(tenant_id, cells),
+            "orders": orders,
+            "fences": fences,
+        }
