@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from orders.errors import InvalidWebhookEndpoint
 from orders.idempotency import canonical_json
@@ -137,23 +137,46 @@ def outbox_for(
     ]
 
 
-def outbox_for_order_events(
-    events: Iterable[OrderEvent], endpoints: Iterable[Endpoint]
+class PublishableEvent(Protocol):
+    """What the outbox needs from a domain event (`OrderEvent`, `payments.intents.PaymentEvent`)."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def ordering_key(self) -> str: ...
+    def payload(self) -> dict[str, Any]: ...
+
+
+def outbox_for_events(
+    events: Iterable[PublishableEvent], endpoints: Iterable[Endpoint]
 ) -> list[OutboxMessage]:
-    """Messages for order events, keyed by order id and ordered by the event's ``seq``."""
+    """Messages for domain events, keyed by their ``ordering_key`` and ordered by ``seq``."""
     eps = list(endpoints)
     out: list[OutboxMessage] = []
     for e in events:
         out += outbox_for(
             tenant=e.tenant,
             event_type=e.kind,
-            ordering_key=f"order:{e.order_id}",
+            ordering_key=e.ordering_key,
             sequence=e.seq,
             data=e.payload(),
             at=e.at,
             endpoints=eps,
         )
     return out
+
+
+def outbox_for_order_events(
+    events: Iterable[OrderEvent], endpoints: Iterable[Endpoint]
+) -> list[OutboxMessage]:
+    """Messages for order events (keyed ``order:<id>``, ordered by the event's ``seq``)."""
+    return outbox_for_events(events, endpoints)
 
 
 class MessageStatus(StrEnum):

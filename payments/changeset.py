@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent
-from orders.webhooks import Endpoint, OutboxMessage, outbox_for, outbox_for_order_events
+from orders.webhooks import Endpoint, OutboxMessage, PublishableEvent, outbox_for_events
 from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry
 
@@ -83,18 +83,8 @@ class ChangeSet:
         Order events are keyed by order (``order:<id>``, ordered by ``seq``); payment events
         by intent (``payment:<id>``, ordered by the intent's version).
         """
-        eps = list(endpoints)
-        messages = outbox_for_order_events(self.order_events, eps)
-        for e in self.payment_events:
-            messages += outbox_for(
-                tenant=e.tenant,
-                event_type=e.kind,
-                ordering_key=f"payment:{e.intent_id}",
-                sequence=e.seq,
-                data=e.payload(),
-                at=e.at,
-                endpoints=eps,
-            )
+        events: list[PublishableEvent] = [*self.order_events, *self.payment_events]
+        messages = outbox_for_events(events, endpoints)
         return ChangeSet(
             self.orders,
             self.order_events,

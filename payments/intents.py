@@ -122,7 +122,13 @@ class PaymentEvent:
     at: float
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    @property
+    def ordering_key(self) -> str:
+        """Events of one intent are delivered in ``seq`` order under this key."""
+        return f"payment:{self.intent_id}"
+
     def payload(self) -> dict[str, Any]:
+        """The JSON-ready body of this event (webhooks and the order's stream)."""
         return {
             "type": self.kind,
             "intent_id": self.intent_id,
