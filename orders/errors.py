@@ -145,3 +145,19 @@ class ConcurrentUpdate(OrdersError):
         super().__init__(
             f"{kind} {record_id!r}: expected stored version {expected_version}, found {found}"
         )
+
+
+class IdempotencyTaken(OrdersError):
+    """The store's ``(tenant, key)`` insert lost a race to a concurrent request.
+
+    Raised by `payments.changeset.ChangeSink.commit`; nothing was written, and the API re-reads
+    the key's record to replay it or report a conflict.
+    """
+
+    def __init__(self, tenant: str, key: str) -> None:
+        self.tenant = tenant
+        self.field = "Idempotency-Key"
+        self.value = key
+        super().__init__(
+            f"tenant {tenant!r}: Idempotency-Key={key!r} taken by a concurrent request"
+        )

@@ -8,9 +8,10 @@ to the store's `ChangeSink.commit`. Nothing in `orders` or `payments` writes any
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
+from orders.idempotency import IdempotencyRecord
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent
 from orders.webhooks import Endpoint, OutboxMessage, PublishableEvent, outbox_for_events
@@ -39,6 +40,11 @@ class ChangeSet:
         Journal entries; unique on ``id``; an identical replay is a no-op.
     outbox
         Webhook messages; unique on ``id``; a re-insert is a no-op.
+    idempotency
+        The Idempotency-Key record of the request that caused the change, unique on
+        ``(tenant, key)``: when the insert collides, another request with the key won the race;
+        the store rolls back and the API re-reads the record (`orders.idempotency.decide`:
+        replay or conflict), so concurrent requests with one key create one order.
     """
 
     orders: tuple[Order, ...] = ()
@@ -47,6 +53,7 @@ class ChangeSet:
     payment_events: tuple[PaymentEvent, ...] = ()
     entries: tuple[JournalEntry, ...] = ()
     outbox: tuple[OutboxMessage, ...] = ()
+    idempotency: IdempotencyRecord[Any] | None = None
 
     @classmethod
     def of(cls, *parts: Transition | PaymentResult) -> ChangeSet:
@@ -85,14 +92,11 @@ class ChangeSet:
         """
         events: list[PublishableEvent] = [*self.order_events, *self.payment_events]
         messages = outbox_for_events(events, endpoints)
-        return ChangeSet(
-            self.orders,
-            self.order_events,
-            self.intents,
-            self.payment_events,
-            self.entries,
-            self.outbox + tuple(messages),
-        )
+        return replace(self, outbox=self.outbox + tuple(messages))
+
+    def with_idempotency(self, record: IdempotencyRecord[Any]) -> ChangeSet:
+        """Attach the request's Idempotency-Key record (written in the same transaction)."""
+        return replace(self, idempotency=record)
 
 
 class ChangeSink(Protocol):
@@ -107,5 +111,8 @@ class ChangeSink(Protocol):
             A record's stored version is not ``version - 1``.
         payments.errors.DuplicateEntry
             A journal entry id already stored with other content.
+        orders.errors.IdempotencyTaken
+            The idempotency record's ``(tenant, key)`` is already stored (a concurrent request
+            won); the API then replays or reports the conflict.
         """
         ...

@@ -10,7 +10,7 @@ from payments.changeset import ChangeSet
 from payments.intents import PaymentMethod, create_intent
 from payments.ledger import Ledger
 from payments.statements import Tariff
-from tests.orders.conftest import make_order
+from tests.orders.conftest import TENANT_ACTOR, make_draft, make_order
 
 TARIFF = Tariff("KES", courier_base_minor=10_000, courier_per_km_minor=2_500, platform_fee_bps=500)
 
@@ -46,3 +46,14 @@ def test_a_record_changed_twice_keeps_its_last_version_and_every_event() -> None
     assert [o.version for o in changes.orders] == [3]
     assert [e.seq for e in changes.order_events] == [2, 3]
     assert changes.outbox == ()
+
+
+def test_idempotency_record_travels_with_the_change() -> None:
+    from orders.idempotency import IdempotencyRecord, fingerprint
+
+    created = lc.create_order(
+        make_draft(), order_id="o5", tenant="acme", at=1.0, actor=TENANT_ACTOR
+    )
+    record = IdempotencyRecord("acme", "k1", fingerprint("POST", "/v1/orders", b"{}"), "o5", 1.0)
+    changes = ChangeSet.of(created).with_idempotency(record)
+    assert changes.idempotency == record and [o.id for o in changes.orders] == ["o5"]
