@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from orders import lifecycle as lc
+from orders.idempotency import IdempotencyRecord, fingerprint
 from orders.model import SYSTEM, OrderState, ProofKind, ProofOfDelivery
 from orders.webhooks import new_endpoint
 from payments import settlement
@@ -49,8 +50,6 @@ def test_a_record_changed_twice_keeps_its_last_version_and_every_event() -> None
 
 
 def test_idempotency_record_travels_with_the_change() -> None:
-    from orders.idempotency import IdempotencyRecord, fingerprint
-
     created = lc.create_order(
         make_draft(), order_id="o5", tenant="acme", at=1.0, actor=TENANT_ACTOR
     )
