@@ -185,6 +185,8 @@ def outbox_for_order_events(
 
 
 class MessageStatus(StrEnum):
+    """A message waits (``pending``) until one attempt succeeds; it is never dropped."""
+
     PENDING = "pending"
     DELIVERED = "delivered"
 
@@ -254,6 +256,7 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
+        """A 2xx answer; anything else (3xx included) is retried."""
         return self.status_code is not None and 200 <= self.status_code < 300
 
 

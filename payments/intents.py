@@ -38,12 +38,16 @@ from payments.postings import receipt_entry, refund_entry
 
 
 class PaymentMethod(StrEnum):
+    """How the customer pays."""
+
     CASH_ON_DELIVERY = "cash_on_delivery"
     MOBILE_MONEY = "mobile_money"
     CARD = "card"
 
 
 class IntentState(StrEnum):
+    """Where a payment stands (see `INTENT_TRANSITIONS`)."""
+
     REQUIRES_ACTION = "requires_action"
     PENDING = "pending"
     AUTHORIZED = "authorized"
