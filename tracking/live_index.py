@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any, NamedTuple
 
 import h3
@@ -25,7 +24,14 @@ from geo.cells import (
     ring_for_offset,
 )
 from geo.coords import validate_arrays, validate_lat_lng
-from geo.distance import EARTH_RADIUS_M, chord2_to_m, m_to_chord2, unit_vector, unit_vectors
+from geo.distance import (
+    EARTH_RADIUS_M,
+    chord2_to_m,
+    chord2_to_m_scalar,
+    m_to_chord2,
+    unit_vector,
+    unit_vectors,
+)
 from geo.geofence import Geofence
 from tracking.attributes import (
     BUSY,
@@ -41,6 +47,7 @@ from tracking.attributes import (
     name_column,
     status_column,
 )
+from tracking.cell_map import CellMap
 from tracking.errors import InvalidAttribute, InvalidPing, InvalidQuery, UnknownCourier
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind, Observation
 from tracking.pings import (
@@ -58,6 +65,7 @@ ObjectArray = npt.NDArray[np.object_]
 
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")
+_ONES3 = np.ones(3)
 # Element budget of one distance block in `within_many` (8 bytes each).
 _BLOCK = 4_000_000
 
@@ -187,10 +195,7 @@ class LiveIndex:
         self._row_of: dict[Hashable, int] = {}
         self._free: list[int] = []
         self._n_rows = 0
-        self._members: dict[int, set[int]] = {}
-        self._epoch = 0
-        self._disk_rows: dict[tuple[int, int], tuple[int, IntArray]] = {}
-        self._disk_cells: dict[tuple[int, int], list[int]] = {}
+        self._cells = CellMap(self._live_cells)
         self._k_hint: dict[int, int] = {}
         self._allocate(1024)
 
@@ -265,25 +270,17 @@ class LiveIndex:
         self._load[rows] = 0
         return rows
 
+    def _live_cells(self) -> tuple[IntArray, IntArray]:
+        rows = np.flatnonzero(self._alive[: self._n_rows])
+        return rows, self._cell[rows]
+
     def _move(self, rows: IntArray, old: IntArray, new: IntArray) -> None:
-        members = self._members
-        for row, o, n in zip(rows.tolist(), old.tolist(), new.tolist(), strict=True):
-            if o != _NO_CELL:
-                here = members[o]
-                here.discard(row)
-                if not here:
-                    del members[o]
-            there = members.get(n)
-            if there is None:
-                members[n] = {row}
-            else:
-                there.add(row)
+        self._cells.move(rows.tolist(), old.tolist(), new.tolist())
         cells, inverse = np.unique(new, return_inverse=True)
         geoms = [cell_geometry(c) for c in cells.tolist()]
         self._centre[rows] = np.array([g.xyz for g in geoms])[inverse]
         self._cos_in[rows] = np.cos(np.array([g.inradius for g in geoms]))[inverse]
         self._cell[rows] = new
-        self._epoch += 1
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -568,18 +565,13 @@ class LiveIndex:
         now = float(self._clock())
         left = self.fences.leave_all(row)
         del self._row_of[courier_id]
-        cell = int(self._cell[row])
-        here = self._members[cell]
-        here.discard(row)
-        if not here:
-            del self._members[cell]
+        self._cells.discard(row, int(self._cell[row]))
         self._alive[row] = False
         self._ids[row] = None
         self._cell[row] = _NO_CELL
         self._cos_in[row] = 2.0
         self._ts[row] = np.nan
         self._free.append(row)
-        self._epoch += 1
         return [FenceEvent(EventKind.EXIT, fid, courier_id, now) for fid in left]
 
     def count_by_cell(self, resolution: int, **filters: Any) -> dict[int, int]:
@@ -642,23 +634,6 @@ class LiveIndex:
         rows = np.flatnonzero(self._alive[: self._n_rows])
         return rows if f is None else rows[self._keep(f, rows, now)]
 
-    def _disk(self, cell: int, k: int) -> IntArray:
-        key = (cell, k)
-        hit = self._disk_rows.get(key)
-        if hit is not None and hit[0] == self._epoch:
-            return hit[1]
-        cells = self._disk_cells.get(key)
-        if cells is None:
-            if len(self._disk_cells) > 200_000:
-                self._disk_cells.clear()
-            cells = self._disk_cells[key] = h3i.grid_disk(cell, k)
-        members = self._members
-        rows = np.fromiter(chain.from_iterable(members.get(c, ()) for c in cells), dtype=np.int64)
-        if len(self._disk_rows) > 200_000:
-            self._disk_rows.clear()
-        self._disk_rows[key] = (self._epoch, rows)
-        return rows
-
     def _scan_limit(self) -> int:
         """Disk size (cells) above which scanning every row is cheaper than the cell map."""
         return max(61, len(self._row_of) // 4)
@@ -692,33 +667,38 @@ class LiveIndex:
         -------
         list of (courier_id, metres)
         """
-        la, ln = validate_lat_lng(lat, lng)
+        q, cell, offset = self._locate(lat, lng)
         k = _check_k(k)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         if not self._row_of:
             return []
         now = self._clock() if f is not None else 0.0
-        q = unit_vector(la, ln)
         qa = np.array(q)
-        cell = h3i.latlng_to_cell(la, ln, self.resolution)
-        offset = central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
         ring = self._k_hint.get(cell, 1)
         limit = self._scan_limit()
         while True:
             scan = 3 * ring * (ring + 1) + 1 > limit
-            rows = self._rows(None, now) if scan else self._disk(cell, ring)
+            rows = self._rows(None, now) if scan else self._cells.disk(cell, ring)
             if f is not None:
                 rows = rows[self._keep(f, rows, now)]
-            d = self._xyz[rows] - qa
-            d2 = np.einsum("ij,ij->i", d, d)
-            top = np.argpartition(d2, k - 1)[:k] if rows.size > k else np.arange(rows.size)
+            d = self._xyz.take(rows, axis=0)
+            d -= qa
+            d2 = np.square(d, out=d) @ _ONES3
+            n = rows.size
+            if n > 4 * k:
+                top = np.argpartition(d2, k - 1)[:k]
+                top = top[np.argsort(d2[top], kind="stable")]
+            else:
+                top = np.argsort(d2, kind="stable")[:k]
+            kth = float(d2[top[-1]]) if n else 0.0
             if scan:
                 break
-            if rows.size >= k:
-                reach = float(chord2_to_m(d2[top].max()))
-                if reach <= disk_cover_radius_m(cell, ring) - offset:
+            if n >= k:
+                cover = disk_cover_radius_m(cell, ring) - offset
+                if cover > 0.0 and kth <= m_to_chord2(cover):
                     self._remember(cell, ring)
                     break
+                reach = chord2_to_m_scalar(kth)
                 estimate = int(reach / (1.5 * _edge_m(self.resolution)))
                 ring = (
                     limit
@@ -727,9 +707,19 @@ class LiveIndex:
                 )
             else:
                 ring = 2 * ring + 1
-        order = top[np.argsort(d2[top], kind="stable")]
-        metres = chord2_to_m(d2[order])
-        return list(zip(self._ids[rows[order]].tolist(), metres.tolist(), strict=True))
+        values = d2[top]
+        order = np.argsort(values, kind="stable")
+        ids = self._ids[rows[top[order]]].tolist()
+        return [
+            (c, chord2_to_m_scalar(v)) for c, v in zip(ids, values[order].tolist(), strict=True)
+        ]
+
+    def _locate(self, lat: float, lng: float) -> tuple[tuple[float, float, float], int, float]:
+        """Validated query point: unit vector, cell, metres from the cell's centre."""
+        la, ln = validate_lat_lng(lat, lng)
+        q = unit_vector(la, ln)
+        cell = h3i.latlng_to_cell(la, ln, self.resolution)
+        return q, cell, central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
 
     def _remember(self, cell: int, ring: int) -> None:
         if len(self._k_hint) > 1_000_000:
@@ -751,15 +741,12 @@ class LiveIndex:
 
         Takes the same filters as `nearest`.
         """
-        la, ln = validate_lat_lng(lat, lng)
+        q, cell, offset = self._locate(lat, lng)
         radius = _check_radius(radius_m)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         if not self._row_of:
             return []
         now = self._clock() if f is not None else 0.0
-        q = unit_vector(la, ln)
-        cell = h3i.latlng_to_cell(la, ln, self.resolution)
-        offset = central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
         estimate = int(radius / (1.5 * _edge_m(self.resolution))) + 1
         limit = self._scan_limit()
         if 3 * estimate * estimate > limit:
@@ -769,18 +756,20 @@ class LiveIndex:
             rows = (
                 self._rows(None, now)
                 if 3 * ring * (ring + 1) + 1 > limit
-                else self._disk(cell, ring)
+                else self._cells.disk(cell, ring)
             )
             if f is not None:
                 rows = rows[self._keep(f, rows, now)]
-        d = self._xyz[rows] - np.array(q)
-        d2 = np.einsum("ij,ij->i", d, d)
+        d = self._xyz.take(rows, axis=0)
+        d -= np.array(q)
+        d2 = np.square(d, out=d) @ _ONES3
         near = np.flatnonzero(d2 <= m_to_chord2(radius) * (1 + 1e-9))
-        metres = chord2_to_m(d2[near])
-        sel = metres <= radius
-        near, metres = near[sel], metres[sel]
-        order = np.argsort(metres, kind="stable")
-        return list(zip(self._ids[rows[near[order]]].tolist(), metres[order].tolist(), strict=True))
+        values = d2.take(near)
+        order = np.argsort(values, kind="stable")
+        metres = chord2_to_m(values.take(order))
+        cut = int(np.searchsorted(metres, radius, side="right"))
+        ids = self._ids.take(rows.take(near.take(order[:cut]))).tolist()
+        return list(zip(ids, metres[:cut].tolist(), strict=True))
 
     def within_many(
         self,
@@ -827,68 +816,61 @@ class LiveIndex:
         if not la.size or not rows.size:
             return Neighbours(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
         queries = unit_vectors(la, ln)
-        points = self._xyz[rows]
-        coarse = _group_resolution(float(radii.max()), self.resolution)
-        point_cells = parent_cells(self._cell[rows], coarse)
-        by_cell = np.argsort(point_cells, kind="stable")
-        cells, starts, counts = np.unique(
-            point_cells[by_cell], return_index=True, return_counts=True
+        points = self._xyz.take(rows, axis=0)
+        point_cells = self._cell.take(rows)
+        everyone = np.arange(la.size)
+        first = radii
+        # The fleet's bounding box gives the density that sizes the first radius and groups.
+        lat_span = float(np.ptp(self._lat.take(rows))) * 111_320.0
+        mid_lat = math.radians(float(self._lat.take(rows).mean()))
+        lng_span = float(np.ptp(self._lng.take(rows))) * 111_320.0 * math.cos(mid_lat)
+        area = max(lat_span * lng_span, 1.0)
+        density = rows.size / area
+        if top_k is not None:
+            # Most queries find their k nearest well inside a generous radius: try a smaller
+            # one first, then redo with the full radius only the queries that came up short.
+            guess = 2.0 * math.sqrt(top_k * area / (math.pi * rows.size))
+            first = np.minimum(radii, guess)
+        q_idx, p_idx = _pairs(
+            queries,
+            la,
+            ln,
+            everyone,
+            first,
+            top_k,
+            points,
+            point_cells,
+            self.resolution,
+            density,
+            area,
         )
-        query_cells = cells_of_valid(la, ln, coarse)
-        q_order = np.argsort(query_cells, kind="stable")
-        groups, g_starts, g_counts = np.unique(
-            query_cells[q_order], return_index=True, return_counts=True
-        )
-        slack = (2.0 * np.sin(radii / (2.0 * EARTH_RADIUS_M))) ** 2 * (1 + 1e-9) + 1e-18
-        out_q: list[IntArray] = []
-        out_p: list[IntArray] = []
-        for g, start, count in zip(
-            groups.tolist(), g_starts.tolist(), g_counts.tolist(), strict=True
-        ):
-            qi = q_order[start : start + count]
-            geom = cell_geometry(g)
-            ring = ring_for_offset(g, geom.circumradius * EARTH_RADIUS_M, float(radii[qi].max()))
-            disk = np.array(h3i.grid_disk(g, ring), dtype=np.int64)
-            pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
-            pos = pos[cells[pos] == disk]
-            if not pos.size:
-                continue
-            cand = np.concatenate(
-                [
-                    by_cell[s : s + c]
-                    for s, c in zip(starts[pos].tolist(), counts[pos].tolist(), strict=True)
-                ]
-            )
-            # Centre on the group's cell so that the dot-product form keeps its precision.
-            centre = np.array(geom.xyz)
-            pc = points[cand] - centre
-            pn = np.einsum("ij,ij->i", pc, pc)
-            step = max(1, _BLOCK // cand.size)
-            for b in range(0, qi.size, step):
-                qb = qi[b : b + step]
-                qc = queries[qb] - centre
-                d2 = np.einsum("ij,ij->i", qc, qc)[:, None] + pn[None, :] - 2.0 * (qc @ pc.T)
-                inside = d2 <= slack[qb, None]
-                if top_k is not None and cand.size > top_k:
-                    d2 = np.where(inside, d2, np.inf)
-                    pick = np.argpartition(d2, top_k - 1, axis=1)[:, :top_k]
-                    keep = np.isfinite(np.take_along_axis(d2, pick, axis=1))
-                    out_q.append(np.repeat(qb, top_k)[keep.ravel()])
-                    out_p.append(cand[pick[keep]])
-                else:
-                    qq, pp = np.nonzero(inside)
-                    out_q.append(qb[qq])
-                    out_p.append(cand[pp])
-        if not out_q:
-            return Neighbours(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
-        q_idx = np.concatenate(out_q)
-        p_idx = np.concatenate(out_p)
-        d = points[p_idx] - queries[q_idx]
-        metres = chord2_to_m(np.einsum("ij,ij->i", d, d))
-        sel = metres <= radii[q_idx]
+        if top_k is not None:
+            found = np.bincount(q_idx, minlength=la.size)
+            redo = np.flatnonzero((found < top_k) & (first < radii))
+            if redo.size:
+                keep = ~np.isin(q_idx, redo)
+                q2, p2 = _pairs(
+                    queries,
+                    la,
+                    ln,
+                    redo,
+                    radii,
+                    top_k,
+                    points,
+                    point_cells,
+                    self.resolution,
+                    density,
+                    area,
+                )
+                q_idx = np.concatenate([q_idx[keep], q2])
+                p_idx = np.concatenate([p_idx[keep], p2])
+        d = points.take(p_idx, axis=0)
+        d -= queries.take(q_idx, axis=0)
+        metres = chord2_to_m(np.square(d, out=d) @ _ONES3)
+        sel = metres <= radii.take(q_idx)
         q_idx, p_idx, metres = q_idx[sel], p_idx[sel], metres[sel]
         order = np.lexsort((metres, q_idx))
-        return Neighbours(q_idx[order], self._ids[rows[p_idx[order]]], metres[order])
+        return Neighbours(q_idx[order], self._ids.take(rows.take(p_idx[order])), metres[order])
 
     # ------------------------------------------------------------------ fences
 
@@ -932,6 +914,87 @@ class LiveIndex:
         return self.fences.fences_of(self._row(courier_id))
 
 
+def _pairs(
+    queries: FloatArray,
+    la: FloatArray,
+    ln: FloatArray,
+    which: IntArray,
+    radii: FloatArray,
+    top_k: int | None,
+    points: FloatArray,
+    point_cells: IntArray,
+    resolution: int,
+    density: float,
+    area: float,
+) -> tuple[IntArray, IntArray]:
+    """Candidate (query, point) index pairs within each query's radius (the ``top_k`` nearest
+    when given) for the queries ``which``, grouped by coarse cell; see `LiveIndex.within_many`.
+    Distances are compared in a centred dot-product form; the caller recomputes them exactly."""
+    empty = np.empty(0, dtype=np.int64)
+    if not which.size:
+        return empty, empty
+    coarse = _group_resolution(float(radii[which].max()), resolution, which.size, density, area)
+    parents = parent_cells(point_cells, coarse)
+    by_cell = np.argsort(parents, kind="stable")
+    cells, starts, counts = np.unique(parents.take(by_cell), return_index=True, return_counts=True)
+    query_cells = cells_of_valid(la.take(which), ln.take(which), coarse)
+    q_order = which.take(np.argsort(query_cells, kind="stable"))
+    groups, g_starts, g_counts = np.unique(
+        np.sort(query_cells), return_index=True, return_counts=True
+    )
+    slack = (2.0 * np.sin(radii / (2.0 * EARTH_RADIUS_M))) ** 2 * (1 + 1e-9) + 1e-18
+    out_q: list[IntArray] = []
+    out_p: list[IntArray] = []
+    for g, start, count in zip(groups.tolist(), g_starts.tolist(), g_counts.tolist(), strict=True):
+        qi = q_order[start : start + count]
+        geom = cell_geometry(g)
+        ring = ring_for_offset(g, geom.circumradius * EARTH_RADIUS_M, float(radii.take(qi).max()))
+        disk = np.array(h3i.grid_disk(g, ring), dtype=np.int64)
+        pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
+        pos = pos[cells.take(pos) == disk]
+        if not pos.size:
+            continue
+        cand = np.concatenate(
+            [
+                by_cell[s : s + c]
+                for s, c in zip(starts[pos].tolist(), counts[pos].tolist(), strict=True)
+            ]
+        )
+        # Centred on the group's cell, |q - p|^2 = |q|^2 + |p|^2 - 2 q.p keeps its precision,
+        # and one matrix product [q, |q|^2, 1] @ [-2p, 1, |p|^2]^T yields every distance.
+        centre = np.array(geom.xyz)
+        pc = points.take(cand, axis=0)
+        pc -= centre
+        right = np.empty((cand.size, 5))
+        right[:, :3] = pc * -2.0
+        right[:, 3] = 1.0
+        right[:, 4] = np.square(pc) @ _ONES3
+        step = max(1, _BLOCK // cand.size)
+        for b in range(0, qi.size, step):
+            qb = qi[b : b + step]
+            left = np.empty((qb.size, 5))
+            qc = queries.take(qb, axis=0)
+            qc -= centre
+            left[:, :3] = qc
+            left[:, 3] = np.square(qc) @ _ONES3
+            left[:, 4] = 1.0
+            d2 = left @ right.T
+            limit = slack.take(qb)[:, None]
+            if top_k is not None and cand.size > top_k:
+                d2[d2 > limit] = np.inf
+                pick = np.argpartition(d2, top_k - 1, axis=1)[:, :top_k]
+                keep = np.isfinite(np.take_along_axis(d2, pick, axis=1))
+                out_q.append(np.repeat(qb, top_k)[keep.ravel()])
+                out_p.append(cand.take(pick[keep]))
+            else:
+                qq, pp = np.nonzero(d2 <= limit)
+                out_q.append(qb.take(qq))
+                out_p.append(cand.take(pp))
+    if not out_q:
+        return empty, empty
+    return np.concatenate(out_q), np.concatenate(out_p)
+
+
 def _rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
     """Split a batch so that no courier appears twice in one round, keeping item order."""
     n = len(ids)
@@ -957,13 +1020,25 @@ def _edge_m(resolution: int) -> float:
     return float(h3.average_hexagon_edge_length(resolution, "m"))
 
 
-def _group_resolution(radius_m: float, resolution: int) -> int:
-    """Coarsest resolution (not finer than the index's) whose cells are at most half the
-    radius across: small enough that a group's rings add little area."""
-    res = resolution
-    while res > 0 and _edge_m(res - 1) <= radius_m / 2.0:
-        res -= 1
-    return res
+def _group_resolution(
+    radius_m: float, resolution: int, n_queries: int, density: float, area: float
+) -> int:
+    """Resolution at which `_pairs` groups queries: coarse cells mean few groups (a fixed
+    Python cost each) but more candidate pairs (a numpy cost each); pick the cheaper mix."""
+    best, best_cost = resolution, math.inf
+    for res in range(resolution, -1, -1):
+        edge = _edge_m(res)
+        cell_area = float(h3.average_hexagon_area(res, "m^2"))
+        rings = math.ceil((radius_m + edge) / (1.5 * edge))
+        pairs = n_queries * density * (3 * rings * (rings + 1) + 1) * cell_area
+        groups = min(n_queries, area / cell_area + 1.0)
+        # About 60 µs of Python per group against 10 ns per candidate pair.
+        cost = groups * 6000.0 + pairs
+        if cost < best_cost:
+            best, best_cost = res, cost
+        elif edge > 4.0 * radius_m:
+            break
+    return best
 
 
 def _check_k(k: Any) -> int:
