@@ -166,7 +166,8 @@ def test_batch_membership_equals_shapely_covers_and_sequential_events(
     single = LiveIndex(clock=lambda: NOW, max_speed_mps=1e6)
     for index in (batch, single):
         index.add_fence("f", fence, dwell_s=15)
-    n = 40
+    # More than 64 pings: the batch takes the all-fences path, single pings the filtered one.
+    n = 80
     all_batch: list[FenceEvent] = []
     all_single: list[FenceEvent] = []
     for step in range(4):
