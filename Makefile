@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint typecheck pytest bench fmt clean
+.PHONY: venv sysdeps demo test lint typecheck pytest bench fmt clean
 
 venv: $(STAMP)
 
@@ -24,12 +24,16 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+# PostgreSQL 15 + PostGIS for the PostGIS tests: installed when missing (root), else explained.
+sysdeps:
+	./scripts/install-system-deps.sh
+
+pytest: venv sysdeps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-bench: venv
+bench: venv sysdeps
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
 
 fmt: venv

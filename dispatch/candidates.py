@@ -1,0 +1,224 @@
+"""Candidate couriers per order: radius query on the live index, eligibility filters, top K by cost."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from dispatch.cost import CostModel
+from dispatch.model import CourierTable, DispatchOrder
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_K = 30
+"""Candidates kept per order."""
+
+_NO_LIMIT = np.iinfo(np.int64).max
+
+
+class CandidateIndex(Protocol):
+    """What candidate generation needs from the live courier index."""
+
+    def within_many(
+        self,
+        lats: FloatArray,
+        lngs: FloatArray,
+        radius_m: float,
+        *,
+        k: int | None = None,
+        **filters: Any,
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        """Every courier within ``radius_m`` of each query point, as sparse triples
+        ``(query index, courier row, metres)``; ``filters`` are ``tenant`` and ``vehicle``."""
+        ...
+
+    def courier_table(self, rows: IntArray) -> CourierTable:
+        """Attributes of the couriers at the given rows (as returned by `within_many`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Eligible (order, courier) pairs, at most K per order, sorted by order then cost.
+
+    ``order_idx`` indexes the orders given to `generate_candidates`; ``courier_idx`` indexes
+    ``couriers``. ``free`` is each courier's free capacity in size units (capacity minus load
+    minus units reserved by outstanding offers) and ``max_orders`` how many orders it may
+    take in this run (1 when stacking is not allowed).
+    """
+
+    order_idx: IntArray
+    courier_idx: IntArray
+    cost: IntArray
+    eta_s: FloatArray
+    metres: FloatArray
+    couriers: CourierTable
+    free: IntArray
+    max_orders: IntArray
+
+
+def generate_candidates(
+    orders: Sequence[DispatchOrder],
+    index: CandidateIndex,
+    *,
+    now: float,
+    cost_model: CostModel,
+    k: int = DEFAULT_K,
+    allow_stacking: bool = True,
+    reserved: Mapping[str, int] | None = None,
+    excluded: Mapping[str, Set[str]] | None = None,
+) -> Candidates:
+    """Find each order's eligible couriers within its pickup radius and keep the K cheapest.
+
+    Eligible: same tenant; the required vehicle type if any; every required skill; status
+    ``idle``, or ``busy`` when stacking is allowed; free capacity at least the order's size
+    (without stacking, only couriers carrying nothing and holding no offer); not excluded
+    for that order (it rejected or let an offer time out).
+
+    The index is queried once per group of orders sharing tenant, vehicle and skills, with the
+    group's largest radius; each order's own radius (great-circle, as the index measures it)
+    is applied afterwards.
+    """
+    groups: dict[tuple[str, str | None, frozenset[str]], list[int]] = defaultdict(list)
+    for i, order in enumerate(orders):
+        groups[(order.tenant, order.vehicle, order.skills)].append(i)
+    plat = np.array([o.pickup_lat for o in orders], dtype=np.float64)
+    plng = np.array([o.pickup_lng for o in orders], dtype=np.float64)
+    radius = np.array([o.max_pickup_m for o in orders], dtype=np.float64)
+    size = np.array([o.size for o in orders], dtype=np.int64)
+
+    parts: list[tuple[IntArray, IntArray, FloatArray, IntArray]] = []
+    for g, ((tenant, vehicle, _), members) in enumerate(groups.items()):
+        q = np.array(members, dtype=np.int64)
+        filters: dict[str, Any] = {"tenant": tenant}
+        if vehicle is not None:
+            filters["vehicle"] = vehicle
+        qi, rows, metres = index.within_many(plat[q], plng[q], float(radius[q].max()), **filters)
+        qi = q[qi]
+        # The group's radius is its largest; each order keeps only its own.
+        near = metres <= radius[qi]
+        rows = np.asarray(rows, dtype=np.int64)
+        parts.append((qi[near], rows[near], metres[near], np.full(int(near.sum()), g)))
+    order_idx, rows, group = (_concat([p[j] for p in parts]) for j in (0, 1, 3))
+    unique_rows, courier_idx = _compact(rows)
+    table = index.courier_table(unique_rows)
+    free, max_orders = _free_capacity(table, allow_stacking, reserved or {})
+
+    # Per group, which couriers pass the courier-level filters (few groups, so a small matrix).
+    group_ok = np.stack(
+        [_courier_ok(table, key) for key in groups] or [np.zeros(len(table), dtype=bool)]
+    )
+    keep = group_ok[group, courier_idx] & (free[courier_idx] >= size[order_idx])
+    if excluded:
+        keep &= ~_excluded_mask(orders, order_idx, table.ids[courier_idx], excluded)
+    order_idx, courier_idx = order_idx[keep], courier_idx[keep]
+
+    vehicle_names, vehicle_code = np.unique(table.vehicle.astype(str), return_inverse=True)
+    order_pen = cost_model.order_penalty_s(
+        now,
+        np.array([o.created_at for o in orders], dtype=np.float64),
+        np.array([o.priority for o in orders], dtype=np.int64),
+    )
+    courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
+    priced = cost_model.pair_costs(
+        plat[order_idx],
+        plng[order_idx],
+        table.lat[courier_idx],
+        table.lng[courier_idx],
+        vehicle_code.astype(np.int64)[courier_idx],
+        vehicle_names.tolist(),
+        order_pen[order_idx] + courier_pen[courier_idx],
+    )
+    top = _top_k_per_order(order_idx, priced.cost, k)
+    return Candidates(
+        order_idx=order_idx[top],
+        courier_idx=courier_idx[top],
+        cost=priced.cost[top],
+        eta_s=priced.eta_s[top],
+        metres=priced.metres[top],
+        couriers=table,
+        free=free,
+        max_orders=max_orders,
+    )
+
+
+def _compact(rows: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(rows, return_inverse=True)`` in O(n + max row), without sorting."""
+    if rows.size == 0:
+        return rows, rows
+    seen = np.zeros(int(rows.max()) + 1, dtype=bool)
+    seen[rows] = True
+    position = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), position[rows]
+
+
+def _concat(arrays: list[Any]) -> IntArray:
+    return np.concatenate(arrays).astype(np.int64) if arrays else np.empty(0, dtype=np.int64)
+
+
+def _free_capacity(
+    table: CourierTable, allow_stacking: bool, reserved: Mapping[str, int]
+) -> tuple[IntArray, IntArray]:
+    held = np.zeros(len(table), dtype=np.int64)
+    if reserved:
+        row_of = {cid: r for r, cid in enumerate(table.ids.tolist())}
+        for cid, units in reserved.items():
+            if cid in row_of:
+                held[row_of[cid]] = units
+    free = table.capacity - table.load - held
+    idle = table.status == "idle"
+    if allow_stacking:
+        ok = idle | (table.status == "busy")
+        max_orders = np.full(len(table), _NO_LIMIT, dtype=np.int64)
+    else:
+        ok = idle & (table.load == 0) & (held == 0)
+        max_orders = np.ones(len(table), dtype=np.int64)
+    return np.where(ok, np.maximum(free, 0), 0).astype(np.int64), max_orders
+
+
+def _courier_ok(
+    table: CourierTable, key: tuple[str, str | None, frozenset[str]]
+) -> npt.NDArray[np.bool_]:
+    tenant, vehicle, skills = key
+    ok = np.asarray(table.tenant == tenant, dtype=bool)
+    if vehicle is not None:
+        ok &= np.asarray(table.vehicle == vehicle, dtype=bool)
+    if skills:
+        ok &= np.fromiter((skills <= s for s in table.skills), dtype=bool, count=len(table))
+    return ok
+
+
+def _excluded_mask(
+    orders: Sequence[DispatchOrder],
+    order_idx: IntArray,
+    courier_ids: npt.NDArray[np.object_],
+    excluded: Mapping[str, Set[str]],
+) -> npt.NDArray[np.bool_]:
+    out = np.zeros(order_idx.size, dtype=bool)
+    marked = [i for i, o in enumerate(orders) if excluded.get(o.id)]
+    for j in np.flatnonzero(np.isin(order_idx, marked)):
+        out[j] = courier_ids[j] in excluded[orders[order_idx[j]].id]
+    return out
+
+
+def _top_k_per_order(order_idx: IntArray, cost: IntArray, k: int) -> IntArray:
+    """Positions of the k cheapest pairs of each order, sorted by order then cost.
+
+    Ties keep the index's order (nearest first when the index sorts by distance).
+    """
+    if order_idx.size == 0:
+        return np.empty(0, dtype=np.int64)
+    # One int64 sort key: order in the high bits, cost (non-negative, < 2**40) in the low ones.
+    key = (order_idx << 40) | np.clip(cost, 0, (1 << 40) - 1)
+    by = np.argsort(key, kind="stable")
+    sorted_orders = order_idx[by]
+    starts = np.flatnonzero(np.r_[True, sorted_orders[1:] != sorted_orders[:-1]])
+    lengths = np.diff(np.r_[starts, sorted_orders.size])
+    rank = np.arange(sorted_orders.size) - np.repeat(starts, lengths)
+    return np.asarray(by[rank < k], dtype=np.int64)

@@ -1,0 +1,456 @@
+"""The embedded in-memory store: the default, nothing to install; same answers as PostGIS."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from store.api_keys import hash_secret, new_secret
+from store.errors import (
+    AlreadyExists,
+    IdempotencyConflict,
+    NotFound,
+    OutsideServiceZone,
+    StaleVersion,
+)
+from store.geojson import PolygonLike, geojson_from_polygon, polygon_from_geojson
+from store.interface import FloatColumn
+from store.records import (
+    ApiKey,
+    Courier,
+    GeofenceKind,
+    GeofenceRecord,
+    NewOrder,
+    OrderEventRecord,
+    OrderRecord,
+    OrderStateName,
+    OutboxMessage,
+    Tenant,
+    Transition,
+)
+from store.validation import (
+    check_courier_fields,
+    check_id,
+    check_kind,
+    check_new_order,
+    check_positions,
+    check_state,
+    new_id,
+    position_columns,
+)
+
+
+class _Track:
+    """One courier's positions as appended chunks of (ts, lat, lng) columns."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[npt.NDArray[np.float64]] = []
+
+    def window(self, start: float, end: float) -> npt.NDArray[np.float64]:
+        """Rows ``[ts, lat, lng]`` with ``start <= ts <= end``, time-ordered."""
+        if not self.chunks:
+            return np.empty((0, 3))
+        rows = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        self.chunks = [rows]
+        rows = rows[(rows[:, 0] >= start) & (rows[:, 0] <= end)]
+        return rows[np.argsort(rows[:, 0], kind="stable")]
+
+
+class MemoryStore:
+    """`store.interface.Store` kept in process memory, guarded by one lock (thread-safe).
+
+    Service-zone checks use the same planar covers predicate as PostGIS ``ST_Covers``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tenants: dict[str, Tenant] = {}
+        self._keys: dict[bytes, ApiKey] = {}
+        self._couriers: dict[str, Courier] = {}
+        self._fences: dict[str, tuple[GeofenceRecord, PolygonLike]] = {}
+        self._orders: dict[str, OrderRecord] = {}
+        self._order_fingerprints: dict[str, str] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._events: dict[str, list[OrderEventRecord]] = {}
+        self.outbox: list[tuple[str, OutboxMessage]] = []
+        self._tracks: dict[str, _Track] = {}
+        self.dropped_unknown_couriers = 0
+
+    # -- tenants and API keys -------------------------------------------------------------
+    def create_tenant(self, name: str, *, tenant_id: str | None = None) -> Tenant:
+        tenant_id = tenant_id or new_id("ten")
+        check_id("tenant_id", tenant_id)
+        with self._lock:
+            if tenant_id in self._tenants:
+                raise AlreadyExists("tenant", "id", tenant_id)
+            tenant = Tenant(tenant_id, name, time.time())
+            self._tenants[tenant_id] = tenant
+            return tenant
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        with self._lock:
+            if tenant_id not in self._tenants:
+                raise NotFound("tenant", tenant_id)
+            return self._tenants[tenant_id]
+
+    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
+        secret = new_secret()
+        with self._lock:
+            self.get_tenant(tenant_id)
+            key = ApiKey(new_id("key"), tenant_id, name, time.time())
+            self._keys[hash_secret(secret)] = key
+            return key, secret
+
+    def tenant_for_api_key(self, secret: str) -> Tenant | None:
+        with self._lock:
+            key = self._keys.get(hash_secret(secret))
+            if key is None or key.revoked_at is not None:
+                return None
+            return self._tenants[key.tenant_id]
+
+    def revoke_api_key(self, tenant_id: str, key_id: str) -> None:
+        with self._lock:
+            for digest, key in self._keys.items():
+                if key.id == key_id and key.tenant_id == tenant_id:
+                    if key.revoked_at is None:
+                        self._keys[digest] = replace(key, revoked_at=time.time())
+                    return
+            raise NotFound("api_key", key_id)
+
+    # -- couriers -------------------------------------------------------------------------
+    def create_courier(
+        self,
+        tenant_id: str,
+        *,
+        courier_id: str | None = None,
+        name: str = "",
+        vehicle: str = "bike",
+        capacity: int = 1,
+    ) -> Courier:
+        courier_id = courier_id or new_id("cou")
+        check_id("courier_id", courier_id)
+        check_courier_fields(name, vehicle, capacity)
+        with self._lock:
+            self.get_tenant(tenant_id)
+            if courier_id in self._couriers:
+                raise AlreadyExists("courier", "id", courier_id)
+            courier = Courier(courier_id, tenant_id, name, vehicle, capacity, time.time())
+            self._couriers[courier_id] = courier
+            return courier
+
+    def get_courier(self, tenant_id: str, courier_id: str) -> Courier:
+        with self._lock:
+            courier = self._couriers.get(courier_id)
+            if courier is None or courier.tenant_id != tenant_id:
+                raise NotFound("courier", courier_id)
+            return courier
+
+    def list_couriers(self, tenant_id: str) -> list[Courier]:
+        with self._lock:
+            return sorted(
+                (c for c in self._couriers.values() if c.tenant_id == tenant_id), key=lambda c: c.id
+            )
+
+    # -- geofences ------------------------------------------------------------------------
+    def create_geofence(
+        self,
+        tenant_id: str,
+        kind: GeofenceKind,
+        geometry: dict[str, Any],
+        *,
+        name: str = "",
+        active: bool = True,
+        fence_id: str | None = None,
+    ) -> GeofenceRecord:
+        fence_id = fence_id or new_id("gf")
+        check_id("fence_id", fence_id)
+        check_kind(kind)
+        geom = polygon_from_geojson(geometry)
+        with self._lock:
+            self.get_tenant(tenant_id)
+            if fence_id in self._fences:
+                raise AlreadyExists("geofence", "id", fence_id)
+            now = time.time()
+            record = GeofenceRecord(
+                fence_id, tenant_id, kind, name, geojson_from_polygon(geom), bool(active), now, now
+            )
+            shapely.prepare(geom)
+            self._fences[fence_id] = (record, geom)
+            return record
+
+    def _fence(self, tenant_id: str, fence_id: str) -> tuple[GeofenceRecord, PolygonLike]:
+        found = self._fences.get(fence_id)
+        if found is None or found[0].tenant_id != tenant_id:
+            raise NotFound("geofence", fence_id)
+        return found
+
+    def get_geofence(self, tenant_id: str, fence_id: str) -> GeofenceRecord:
+        with self._lock:
+            return self._fence(tenant_id, fence_id)[0]
+
+    def list_geofences(
+        self, tenant_id: str, *, kind: GeofenceKind | None = None, active: bool | None = None
+    ) -> list[GeofenceRecord]:
+        with self._lock:
+            return sorted(
+                (
+                    r
+                    for r, _ in self._fences.values()
+                    if r.tenant_id == tenant_id
+                    and (kind is None or r.kind == kind)
+                    and (active is None or r.active == active)
+                ),
+                key=lambda r: r.id,
+            )
+
+    def update_geofence(
+        self,
+        tenant_id: str,
+        fence_id: str,
+        *,
+        name: str | None = None,
+        geometry: dict[str, Any] | None = None,
+        active: bool | None = None,
+    ) -> GeofenceRecord:
+        geom = None if geometry is None else polygon_from_geojson(geometry)
+        with self._lock:
+            record, old = self._fence(tenant_id, fence_id)
+            if geom is not None:
+                shapely.prepare(geom)
+            record = replace(
+                record,
+                name=record.name if name is None else name,
+                geometry=record.geometry if geom is None else geojson_from_polygon(geom),
+                active=record.active if active is None else bool(active),
+                updated_at=time.time(),
+            )
+            self._fences[fence_id] = (record, old if geom is None else geom)
+            return record
+
+    def delete_geofence(self, tenant_id: str, fence_id: str) -> None:
+        with self._lock:
+            self._fence(tenant_id, fence_id)
+            del self._fences[fence_id]
+
+    def _zones(self, tenant_id: str) -> list[PolygonLike]:
+        return [
+            g
+            for r, g in self._fences.values()
+            if r.tenant_id == tenant_id and r.kind == "service_zone" and r.active
+        ]
+
+    def in_service_zone(
+        self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
+    ) -> npt.NDArray[np.bool_]:
+        la = np.asarray(lats, dtype=np.float64)
+        ln = np.asarray(lngs, dtype=np.float64)
+        points = shapely.points(ln, la)
+        covered = np.zeros(la.shape, dtype=bool)
+        with self._lock:
+            for zone in self._zones(tenant_id):
+                covered |= shapely.covers(zone, points)
+        return covered
+
+    # -- orders ---------------------------------------------------------------------------
+    def create_order(
+        self,
+        tenant_id: str,
+        order: NewOrder,
+        *,
+        idempotency_key: str | None = None,
+        order_id: str | None = None,
+        at: float | None = None,
+        actor_kind: str = "tenant",
+        actor_id: str | None = None,
+    ) -> tuple[OrderRecord, bool]:
+        check_new_order(order)
+        order_id = order_id or new_id("ord")
+        check_id("order_id", order_id)
+        fingerprint = order.fingerprint()
+        at = time.time() if at is None else at
+        with self._lock:
+            if idempotency_key is not None:
+                first = self._idempotency.get((tenant_id, idempotency_key))
+                if first is not None:
+                    if self._order_fingerprints[first] != fingerprint:
+                        raise IdempotencyConflict(tenant_id, idempotency_key)
+                    return self._orders[first], False
+            covered = self.in_service_zone(
+                tenant_id,
+                [order.pickup_lat, order.dropoff_lat],
+                [order.pickup_lng, order.dropoff_lng],
+            )
+            outside = tuple(
+                p for p, ok in zip(("pickup", "dropoff"), covered, strict=True) if not ok
+            )
+            if outside:
+                raise OutsideServiceZone(tenant_id, outside)
+            self.get_tenant(tenant_id)
+            if order_id in self._orders:
+                raise AlreadyExists("order", "id", order_id)
+            record = OrderRecord(
+                id=order_id,
+                tenant_id=tenant_id,
+                pickup_lat=float(order.pickup_lat),
+                pickup_lng=float(order.pickup_lng),
+                dropoff_lat=float(order.dropoff_lat),
+                dropoff_lng=float(order.dropoff_lng),
+                state="created",
+                courier_id=None,
+                size=order.size,
+                priority=order.priority,
+                amount_minor=order.amount_minor,
+                currency=order.currency,
+                pickup_window=_window(order.pickup_window),
+                dropoff_window=_window(order.dropoff_window),
+                pickup_eta=None,
+                dropoff_eta=None,
+                idempotency_key=idempotency_key,
+                created_at=at,
+                updated_at=at,
+                version=1,
+            )
+            event = OrderEventRecord(
+                order_id,
+                tenant_id,
+                1,
+                "order.created",
+                None,
+                "created",
+                actor_kind,
+                actor_id or tenant_id,
+                at,
+            )
+            self._orders[order_id] = record
+            self._order_fingerprints[order_id] = fingerprint
+            self._events[order_id] = [event]
+            if idempotency_key is not None:
+                self._idempotency[(tenant_id, idempotency_key)] = order_id
+            return record, True
+
+    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord:
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None or order.tenant_id != tenant_id:
+                raise NotFound("order", order_id)
+            return order
+
+    def list_orders(
+        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
+    ) -> list[OrderRecord]:
+        with self._lock:
+            found = [
+                o
+                for o in self._orders.values()
+                if o.tenant_id == tenant_id and (state is None or o.state == state)
+            ]
+        found.sort(key=lambda o: (o.created_at, o.id), reverse=True)
+        return found[:limit]
+
+    def transition_order(
+        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
+    ) -> tuple[OrderRecord, OrderEventRecord]:
+        check_state(transition.to_state)
+        with self._lock:
+            order = self.get_order(tenant_id, order_id)
+            if order.version != expected_version:
+                raise StaleVersion("order", order_id, expected_version, order.version)
+            updated = replace(
+                order,
+                state=transition.to_state,
+                courier_id=transition.courier_id,
+                version=order.version + 1,
+                updated_at=transition.at,
+            )
+            event = OrderEventRecord(
+                order_id=order_id,
+                tenant_id=tenant_id,
+                seq=updated.version,
+                kind=transition.kind or f"order.{transition.to_state}",
+                from_state=order.state,
+                to_state=transition.to_state,
+                actor_kind=transition.actor_kind,
+                actor_id=transition.actor_id,
+                at=transition.at,
+                courier_id=transition.courier_id,
+                courier_lat=transition.courier_lat,
+                courier_lng=transition.courier_lng,
+                data=dict(transition.data),
+            )
+            self._orders[order_id] = updated
+            self._events[order_id].append(event)
+            self.outbox.extend((tenant_id, m) for m in transition.outbox)
+            return updated, event
+
+    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]:
+        with self._lock:
+            self.get_order(tenant_id, order_id)
+            return list(self._events[order_id])
+
+    # -- tracks ---------------------------------------------------------------------------
+    def append_positions(
+        self,
+        courier_ids: Sequence[str],
+        ts: FloatColumn,
+        lats: FloatColumn,
+        lngs: FloatColumn,
+        speed: FloatColumn | None = None,
+        heading: FloatColumn | None = None,
+        accuracy: FloatColumn | None = None,
+    ) -> None:
+        ids, t, la, ln = check_positions(courier_ids, ts, lats, lngs)
+        position_columns(len(ids), speed, heading, accuracy)  # same shape checks as PostGIS
+        rows = np.column_stack([t, la, ln])
+        with self._lock:
+            by_courier: dict[str, list[int]] = {}
+            for i, cid in enumerate(ids):
+                by_courier.setdefault(cid, []).append(i)
+            for cid, idx in by_courier.items():
+                if cid not in self._couriers:
+                    self.dropped_unknown_couriers += len(idx)
+                    continue
+                self._tracks.setdefault(cid, _Track()).chunks.append(rows[idx])
+
+    def flush_positions(self) -> int:
+        return 0  # nothing is buffered: appended positions are queryable at once
+
+    def courier_track(
+        self, tenant_id: str, courier_id: str, start: float, end: float
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            self.get_courier(tenant_id, courier_id)
+            track = self._tracks.get(courier_id)
+            rows = track.window(start, end) if track else np.empty((0, 3))
+        if rows.shape[0] < 2:
+            return None
+        return {"type": "LineString", "coordinates": rows[:, [2, 1]].tolist()}
+
+    def couriers_in_fence(
+        self, tenant_id: str, fence_id: str, start: float, end: float
+    ) -> list[str]:
+        with self._lock:
+            _, geom = self._fence(tenant_id, fence_id)
+            found = []
+            for cid, track in self._tracks.items():
+                if self._couriers[cid].tenant_id != tenant_id:
+                    continue
+                rows = track.window(start, end)
+                if rows.size and shapely.covers(geom, shapely.points(rows[:, 2], rows[:, 1])).any():
+                    found.append(cid)
+        return sorted(found)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _window(window: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if window is None else (float(window[0]), float(window[1]))

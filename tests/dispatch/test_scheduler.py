@@ -1,0 +1,109 @@
+import threading
+
+import pytest
+
+from dispatch.dispatcher import Dispatcher
+from dispatch.errors import InvalidParams, UnknownId
+from dispatch.model import CourierTable
+from dispatch.offers import Offer, OfferBook
+from dispatch.scheduler import BatchScheduler
+from tests.dispatch.fleet import ArrayFleet
+from tests.dispatch.test_engine import NOW, courier, order
+from tests.dispatch.test_offers import FakeClock
+
+
+def test_runs_every_window_on_a_fake_clock() -> None:
+    clock = FakeClock(0.0)
+    calls: list[float] = []
+    sched = BatchScheduler(lambda: calls.append(clock.now), clock=clock)
+    assert sched.window_s == 2.0
+    for t in (0.5, 1.99, 2.0, 3.0, 4.1, 4.2):
+        clock.now = t
+        sched.tick()
+    assert calls == [2.0, 4.1]
+
+
+def test_trigger_runs_at_once_and_restarts_the_window() -> None:
+    clock = FakeClock(0.0)
+    calls: list[float] = []
+    sched = BatchScheduler(lambda: calls.append(clock.now), clock=clock)
+    clock.now = 0.5
+    sched.trigger()
+    assert sched.tick() and calls == [0.5]
+    clock.now = 2.0
+    assert not sched.tick()
+    clock.now = 2.5
+    assert sched.tick() and calls == [0.5, 2.5]
+
+
+def test_a_failing_run_is_counted_and_the_loop_goes_on() -> None:
+    clock = FakeClock(0.0)
+
+    def boom() -> None:
+        raise RuntimeError("index down")
+
+    sched = BatchScheduler(boom, clock=clock)
+    sched.trigger()
+    assert sched.tick()
+    assert sched.failures == 1 and isinstance(sched.last_error, RuntimeError)
+    with pytest.raises(InvalidParams):
+        BatchScheduler(boom, window_s=0)
+
+
+def test_thread_runs_on_demand_and_stops() -> None:
+    ran = threading.Event()
+    sched = BatchScheduler(ran.set, window_s=3_600.0)
+    sched.start()
+    try:
+        sched.trigger()
+        assert ran.wait(10.0)
+    finally:
+        sched.stop()
+    assert sched.runs >= 1
+
+
+def make_dispatcher(couriers: list[dict[str, object]], clock: FakeClock) -> Dispatcher:
+    table = CourierTable.from_records(couriers)
+    row = {cid: i for i, cid in enumerate(table.ids.tolist())}
+
+    def on_accept(offer: Offer) -> None:
+        table.load[row[offer.courier_id]] += offer.size
+        table.status[row[offer.courier_id]] = "busy"
+
+    return Dispatcher(
+        ArrayFleet(table), OfferBook(clock=clock), on_accept, clock=lambda: NOW + clock.now
+    )
+
+
+def test_dispatcher_offer_cycle_end_to_end() -> None:
+    clock = FakeClock(0.0)
+    d = make_dispatcher([courier("c1"), courier("c2", 0.01)], clock)
+    d.submit([order("o1")])
+    first = d.run_once()
+    assert [(m.order_id, m.courier_id) for m in first.matches] == [("o1", "c1")]
+    (offer,) = d.last_offers
+    # While the offer is out, the order is not dispatched again.
+    assert d.run_once().matches == ()
+    d.reject(offer.id)
+    second = d.run_once()
+    assert [(m.order_id, m.courier_id) for m in second.matches] == [("o1", "c2")]
+    clock.now += 30.0  # c2 lets it time out: no courier left
+    third = d.run_once()
+    assert third.unassigned == {"o1": "no_candidate_in_radius"}
+    assert d.offers.exclusions() == {"o1": frozenset({"c1", "c2"})}
+
+
+def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
+    clock = FakeClock(0.0)
+    d = make_dispatcher([courier("c1", capacity=2)], clock)
+    d.submit([order("o1"), order("o2"), order("o3")])
+    result = d.run_once()
+    assert len(result.matches) == 2 and len(result.unassigned) == 1
+    d.accept(d.last_offers[0].id)
+    assert {o.id for o in d.pool()} == {"o1", "o2", "o3"} - {d.last_offers[0].order_id}
+    # c1 now carries 1 and holds 1 offer: full, so the third order still waits.
+    assert d.run_once().matches == ()
+    d.cancel(result.matches[1].order_id)
+    assert d.offers.offered_orders() == set()
+    with pytest.raises(UnknownId):
+        d.cancel("nope")

@@ -1,0 +1,56 @@
+"""Fixtures for the store suite: one shared contract, run against both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from store.interface import Store
+from store.memory import MemoryStore
+from store.postgis import PostgisStore, conninfo_from_url
+from store.tables import TRUNCATE_ORDER
+
+
+def reset_database(url: str) -> None:
+    """Empty every table (fast: one TRUNCATE) and drop the day partitions."""
+    with psycopg.connect(conninfo_from_url(url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(TRUNCATE_ORDER)} RESTART IDENTITY CASCADE")
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'courier_positions'::regclass"
+        ).fetchall()
+        for (name,) in rows:
+            conn.execute(f"DROP TABLE {name}")
+
+
+@pytest.fixture
+def pg_store(postgis_url: str) -> Iterator[PostgisStore]:
+    """A PostGIS store on an emptied database; tests flush tracks explicitly."""
+    reset_database(postgis_url)
+    s = PostgisStore(postgis_url, pool_size=4, start_flusher=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Each contract test runs once per store."""
+    if request.param == "memory":
+        yield MemoryStore()
+    else:
+        yield request.getfixturevalue("pg_store")
+
+
+def square(lng0: float, lat0: float, size: float) -> dict[str, Any]:
+    """A GeoJSON square polygon with its south-west corner at (lng0, lat0)."""
+    ring = [
+        [lng0, lat0],
+        [lng0 + size, lat0],
+        [lng0 + size, lat0 + size],
+        [lng0, lat0 + size],
+        [lng0, lat0],
+    ]
+    return {"type": "Polygon", "coordinates": [ring]}
