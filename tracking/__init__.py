@@ -10,11 +10,19 @@ from tracking.errors import (
     UnknownFence,
 )
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind
-from tracking.live_index import BatchResult, CourierState, LiveIndex, Neighbours, UpsertResult
+from tracking.live_index import (
+    BatchResult,
+    CourierColumns,
+    CourierState,
+    LiveIndex,
+    Neighbours,
+    UpsertResult,
+)
 from tracking.pings import Ping, PingRules, Reason
 
 __all__ = [
     "BatchResult",
+    "CourierColumns",
     "CourierState",
     "DuplicateFence",
     "EventKind",

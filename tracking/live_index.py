@@ -129,11 +129,27 @@ class BatchResult:
 
 
 class Neighbours(NamedTuple):
-    """Sparse (query, courier, metres) triples, sorted by query then distance."""
+    """Sparse (query, courier row, metres) triples, sorted by query then distance. Rows are
+    the index's: `LiveIndex.ids_of` / `LiveIndex.columns` describe them until it next changes."""
 
     query_idx: IntArray
-    courier_ids: ObjectArray
+    rows: IntArray
     metres: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class CourierColumns:
+    """Attributes of some couriers as numpy columns (``status`` is the effective one)."""
+
+    ids: ObjectArray
+    lat: FloatArray
+    lng: FloatArray
+    ts: FloatArray
+    tenant: ObjectArray
+    status: ObjectArray
+    vehicle: ObjectArray
+    capacity: IntArray
+    load: IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -814,8 +830,8 @@ class LiveIndex:
         Returns
         -------
         Neighbours
-            ``(query_idx, courier_ids, metres)`` triples sorted by query then distance;
-            ``courier_ids`` is an object array.
+            ``(query_idx, rows, metres)`` triples sorted by query then distance; `ids_of` and
+            `columns` turn rows into courier ids and attributes.
         """
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
@@ -823,7 +839,7 @@ class LiveIndex:
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         rows = self._rows(f, float(self._clock()))
         if not la.size or not rows.size:
-            return Neighbours(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         queries = unit_vectors(la, ln)
         points = self._xyz.take(rows, axis=0)
         point_cells = self._cell.take(rows)
@@ -879,7 +895,28 @@ class LiveIndex:
         sel = metres <= radii.take(q_idx)
         q_idx, p_idx, metres = q_idx[sel], p_idx[sel], metres[sel]
         order = np.lexsort((metres, q_idx))
-        return Neighbours(q_idx[order], self._ids.take(rows.take(p_idx[order])), metres[order])
+        return Neighbours(q_idx[order], rows.take(p_idx[order]), metres[order])
+
+    def ids_of(self, rows: npt.ArrayLike) -> ObjectArray:
+        """Courier ids of index rows (as returned by `within_many`)."""
+        return np.asarray(self._ids.take(np.asarray(rows, dtype=np.int64)), dtype=object)
+
+    def columns(self, rows: npt.ArrayLike) -> CourierColumns:
+        """Attributes of index rows as numpy columns (for dispatch's candidate table)."""
+        r = np.asarray(rows, dtype=np.int64)
+        stale = self._ts.take(r) < self._clock() - self.staleness_s
+        status = np.where(stale, OFFLINE, self._status.take(r))
+        return CourierColumns(
+            ids=self.ids_of(r),
+            lat=self._lat.take(r),
+            lng=self._lng.take(r),
+            ts=self._ts.take(r),
+            tenant=np.array(self._tenants.names, dtype=object).take(self._tenant.take(r)),
+            status=np.array(STATUSES, dtype=object).take(status),
+            vehicle=np.array(self._vehicles.names, dtype=object).take(self._vehicle.take(r)),
+            capacity=self._capacity.take(r),
+            load=self._load.take(r),
+        )
 
     # ------------------------------------------------------------------ fences
 

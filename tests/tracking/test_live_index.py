@@ -99,7 +99,7 @@ def test_within_many_equals_brute_force(
     for qi in range(12):
         mine = res.query_idx == qi
         truth = great_circle_m_array(q_la[qi], q_ln[qi], la, ln)
-        ids = res.courier_ids[mine].tolist()
+        ids = index.ids_of(res.rows[mine]).tolist()
         metres = res.metres[mine]
         assert np.all(np.diff(metres) >= 0)
         within = np.sort(truth[truth <= r[qi]])
@@ -152,7 +152,20 @@ def test_filters_match_brute_force() -> None:
         got = {cid for cid, _ in index.within(-1.29, 36.82, 1500, **filters)}
         assert got == set(np.flatnonzero(mask & (truth <= 1500)).tolist())
         res = index.within_many([-1.29], [36.82], 1500, **filters)
-        assert set(res.courier_ids.tolist()) == got
+        assert set(index.ids_of(res.rows).tolist()) == got
+
+
+def test_columns_describe_rows() -> None:
+    index, la, ln, clock = city(12)
+    clock[0] = NOW + 301  # everyone stale
+    index.set_attrs(4, tenant="t7")
+    res = index.within_many([-1.29], [36.82], 1e5)
+    cols = index.columns(res.rows)
+    assert sorted(cols.ids.tolist()) == list(range(12))
+    i = cols.ids.tolist().index(4)
+    assert (cols.lat[i], cols.lng[i], cols.ts[i]) == (la[4], ln[4], NOW)
+    assert (cols.tenant[i], cols.vehicle[i], cols.status[i]) == ("t7", "car", "offline")
+    assert (cols.capacity[i], cols.load[i]) == (0, 0)
 
 
 def test_stale_couriers_count_as_offline() -> None:
