@@ -330,9 +330,8 @@ class FenceEngine:
         if rows.size > 64:
             return list(range(len(self._order)))
         slots = set(hit_slots.tolist())
-        inside_rows = rows[self._inside_count[rows] > 0]
-        if inside_rows.size:
-            slots.update(s for s, f in enumerate(self._order) if f.inside[inside_rows].any())
+        for r in rows[self._inside_count[rows] > 0].tolist():
+            slots.update(s for s, f in enumerate(self._order) if f.inside[r])
         moving = np.flatnonzero(may_cross)
         if moving.size:
             minx, miny, maxx, maxy = (b[moving, None] for b in bounds)

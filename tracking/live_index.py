@@ -55,6 +55,7 @@ from tracking.pings import (
     PingRules,
     Reason,
     bad_optional_attributes,
+    check_ping,
     check_pings,
 )
 
@@ -348,10 +349,58 @@ class LiveIndex:
         except ValueError:
             self.rejections[Reason.INVALID_ATTRIBUTE] += 1
             raise
-        result = self.upsert_many(
-            [courier_id], [lat], [lng], [ts], **{k: [v] for k, v in attrs.items()}
+        try:
+            row = self._row_of.get(courier_id)
+        except TypeError:
+            raise InvalidPing("courier_id", courier_id, "not hashable") from None
+        lat, lng, ts = float(lat), float(lng), float(ts)
+        known = row is not None
+        prev_lat = float(self._lat[row]) if known else None
+        prev_lng = float(self._lng[row]) if known else math.nan
+        prev_ts = float(self._ts[row]) if known else math.nan
+        accuracy = attrs.get("accuracy")
+        reason = check_ping(
+            self.rules, lat, lng, ts, accuracy, prev_lat, prev_lng, prev_ts, float(self._clock())
         )
-        return UpsertResult(bool(result.accepted[0]), result.reason(0), result.events)
+        if reason is not None:
+            self.rejections[reason] += 1
+            return UpsertResult(False, reason, [])
+        if row is None:
+            row = int(self._new_rows([courier_id])[0])
+        old_cell = int(self._cell[row])
+        xyz = unit_vector(lat, lng)
+        cx, cy, cz = self._centre[row].tolist()
+        cell = old_cell
+        if xyz[0] * cx + xyz[1] * cy + xyz[2] * cz < self._cos_in[row]:
+            cell = h3i.latlng_to_cell(lat, lng, self.resolution)
+        self._lat[row] = lat
+        self._lng[row] = lng
+        self._xyz[row] = xyz
+        self._ts[row] = ts
+        for name in _DEVICE:
+            value = attrs.get(name)
+            getattr(self, f"_{name}")[row] = math.nan if value is None else float(value)
+        if len(attrs) > sum(1 for name in _DEVICE if name in attrs):
+            courier = {k: v for k, v in attrs.items() if k not in _DEVICE}
+            for name, col in self._columns(courier, 1).items():
+                getattr(self, f"_{name}")[row] = col.values[0]
+        rows = np.array([row])
+        if cell != old_cell:
+            self._move(rows, np.array([old_cell]), np.array([cell]))
+        if not len(self.fences):
+            return UpsertResult(True, None, [])
+        obs = Observation(
+            rows,
+            np.array([lat]),
+            np.array([lng]),
+            np.array([ts]),
+            np.array([cell]),
+            np.array([math.nan if prev_lat is None else prev_lat]),
+            np.array([prev_lng]),
+            np.array([old_cell]),
+            self._tenant[rows],
+        )
+        return UpsertResult(True, None, self.fences.observe(obs, self._ids))
 
     def _check_attrs(self, attrs: Mapping[str, Any]) -> None:
         unknown = set(attrs) - set(REASON_TEXT)
@@ -685,7 +734,10 @@ class LiveIndex:
         """
         q, cell, offset = self._locate(lat, lng)
         k = _check_k(k)
-        f = self._filter(status, vehicle, min_free_capacity, tenant)
+        no_filter = (
+            status is None and vehicle is None and min_free_capacity is None and tenant is None
+        )
+        f = None if no_filter else self._filter(status, vehicle, min_free_capacity, tenant)
         if not self._row_of:
             return []
         now = self._clock() if f is not None else 0.0
@@ -712,7 +764,8 @@ class LiveIndex:
             if n >= k:
                 cover = disk_cover_radius_m(cell, ring) - offset
                 if cover > 0.0 and kth <= m_to_chord2(cover):
-                    self._remember(cell, ring)
+                    if ring != 1:
+                        self._remember(cell, ring)
                     break
                 reach = chord2_to_m_scalar(kth)
                 estimate = int(reach / (1.5 * _edge_m(self.resolution)))

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.coords import valid_mask
-from geo.distance import great_circle_m_array
+from geo.distance import great_circle_m, great_circle_m_array
 
 FloatArray = npt.NDArray[np.float64]
 CodeArray = npt.NDArray[np.int8]
@@ -129,3 +129,32 @@ def check_pings(
     for reason, failed in checks:
         codes[failed] = code_of(reason)
     return codes
+
+
+def check_ping(
+    rules: PingRules,
+    lat: float,
+    lng: float,
+    ts: float,
+    accuracy: float | None,
+    prev_lat: float | None,
+    prev_lng: float,
+    prev_ts: float,
+    now: float,
+) -> Reason | None:
+    """Scalar `check_pings` for one well-formed ping (finite coordinates in range, finite ts,
+    valid attributes) and its courier's last accepted ping (``prev_lat`` None when new)."""
+    if ts > now + rules.future_tolerance_s:
+        return Reason.FUTURE_TIMESTAMP
+    if prev_lat is not None:
+        if ts == prev_ts:
+            return Reason.DUPLICATE
+        if ts < prev_ts:
+            return Reason.OUT_OF_ORDER
+    if accuracy is not None and accuracy > rules.max_accuracy_m:
+        return Reason.LOW_ACCURACY
+    if prev_lat is not None:
+        dist = great_circle_m(prev_lat, prev_lng, lat, lng)
+        if dist > rules.max_speed_mps * (ts - prev_ts):
+            return Reason.IMPLIED_SPEED
+    return None
