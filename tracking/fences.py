@@ -204,9 +204,15 @@ class FenceEngine:
 
     def _hits(self, cells: IntArray) -> tuple[IntArray, IntArray, BoolArray]:
         """(ping index, fence slot, is boundary cell) for every cover entry matching a cell."""
-        lo = np.searchsorted(self._cover_cells, cells, side="left")
-        hi = np.searchsorted(self._cover_cells, cells, side="right")
-        counts = hi - lo
+        cover = self._cover_cells
+        if not cover.size:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.bool_)
+        lo = np.searchsorted(cover, cells, side="left")
+        # Most pings lie in no cover cell; find the right end only for those that do.
+        touched = np.flatnonzero(cover.take(np.minimum(lo, cover.size - 1)) == cells)
+        counts = np.zeros(cells.size, dtype=np.int64)
+        counts[touched] = np.searchsorted(cover, cells[touched], side="right") - lo[touched]
         ping = np.repeat(np.arange(cells.size), counts)
         # Positions lo[i], lo[i]+1, ..., hi[i]-1 for every ping, without a Python loop.
         starts = np.repeat(lo - np.cumsum(counts) + counts, counts)

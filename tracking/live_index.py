@@ -288,16 +288,18 @@ class LiveIndex:
         return rows
 
     def _live_cells(self) -> tuple[IntArray, IntArray]:
-        rows = np.flatnonzero(self._alive[: self._n_rows])
+        rows = np.flatnonzero(
+            self._alive[: self._n_rows] & (self._cell[: self._n_rows] != _NO_CELL)
+        )
         return rows, self._cell[rows]
 
     def _move(self, rows: IntArray, old: IntArray, new: IntArray) -> None:
+        self._cell[rows] = new
         self._cells.move(rows.tolist(), old.tolist(), new.tolist())
         cells, inverse = np.unique(new, return_inverse=True)
         geoms = [cell_geometry(c) for c in cells.tolist()]
         self._centre[rows] = np.array([g.xyz for g in geoms])[inverse]
         self._cos_in[rows] = np.cos(np.array([g.inradius for g in geoms]))[inverse]
-        self._cell[rows] = new
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -1102,7 +1104,8 @@ def _rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
     n = len(ids)
     known = rows >= 0
     fresh = [ids[i] for i in np.flatnonzero(~known).tolist()]
-    distinct_known = np.unique(rows[known]).size == int(known.sum())
+    seen = rows[known]
+    distinct_known = not seen.size or int(np.bincount(seen).max()) <= 1
     if distinct_known and len(set(fresh)) == len(fresh):
         return [np.arange(n)]
     keys = rows.copy()

@@ -248,3 +248,45 @@ def test_empty_index_answers_empty() -> None:
     assert index.within(0.0, 0.0, 100.0) == []
     assert index.within_many([0.0], [0.0], 100.0).metres.size == 0
     assert index.count_by_cell(5) == {}
+
+
+def test_cell_map_stays_exact_through_large_and_small_changes() -> None:
+    # Large batches mark the cell map stale (rebuilt at the next query); small ones update it
+    # row by row. Interleave both with removals and check against brute force each time.
+    rng = np.random.default_rng(11)
+    n = 3000
+    clock = [NOW]
+    index = LiveIndex(clock=lambda: clock[0], max_speed_mps=1e6)
+    la = -1.29 + rng.uniform(-0.02, 0.02, n)
+    ln = 36.82 + rng.uniform(-0.02, 0.02, n)
+    alive = np.ones(n, dtype=bool)
+    index.upsert_many(list(range(n)), la, ln, clock[0])
+
+    def check() -> None:
+        for qlat, qlng in zip(la[:5] + 0.001, ln[:5] - 0.001, strict=True):
+            truth = np.where(alive, great_circle_m_array(qlat, qlng, la, ln), np.inf)
+            check_knn(index.nearest(float(qlat), float(qlng), 15), truth, 15)
+            got = {c for c, _ in index.within(float(qlat), float(qlng), 700.0)}
+            assert got == set(np.flatnonzero(truth <= 700.0).tolist())
+
+    check()
+    for _ in range(3):
+        clock[0] += 10
+        la += rng.normal(0, 0.002, n)
+        ln += rng.normal(0, 0.002, n)
+        live = np.flatnonzero(alive)
+        index.upsert_many(live, la[live], ln[live], clock[0])  # thousands of cell changes
+        check()
+        for i in rng.choice(n, 20, replace=False).tolist():  # a few single pings
+            clock[0] += 1
+            la[i] += 0.003
+            if alive[i]:
+                index.upsert(i, float(la[i]), float(ln[i]), clock[0])
+            else:
+                la[i] -= 0.003
+        check()
+        for i in rng.choice(np.flatnonzero(alive), 10, replace=False).tolist():
+            index.remove(i)
+            alive[i] = False
+        check()
+        assert len(index) == int(alive.sum())
