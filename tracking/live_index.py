@@ -735,7 +735,8 @@ class LiveIndex:
         list of (courier_id, metres)
         """
         q, cell, offset = self._locate(lat, lng)
-        k = _check_k(k)
+        if type(k) is not int or k < 1:
+            k = _check_k(k)
         no_filter = (
             status is None and vehicle is None and min_free_capacity is None and tenant is None
         )
@@ -757,10 +758,10 @@ class LiveIndex:
             n = rows.size
             if n > 4 * k:
                 top = np.argpartition(d2, k - 1)[:k]
-                top = top[np.argsort(d2[top], kind="stable")]
+                top = top.take(np.argsort(d2.take(top), kind="stable"))
             else:
                 top = np.argsort(d2, kind="stable")[:k]
-            kth = float(d2[top[-1]]) if n else 0.0
+            kth = float(d2[top[-1]]) if n else 0.0  # top is sorted: its last is the k-th
             if scan:
                 break
             if n >= k:
@@ -778,12 +779,10 @@ class LiveIndex:
                 )
             else:
                 ring = 2 * ring + 1
-        values = d2[top]
-        order = np.argsort(values, kind="stable")
-        ids = self._ids[rows[top[order]]].tolist()
-        return [
-            (c, chord2_to_m_scalar(v)) for c, v in zip(ids, values[order].tolist(), strict=True)
-        ]
+        # ``top`` is already in ascending order of distance.
+        ids = self._ids.take(rows.take(top)).tolist()
+        metres = np.arcsin(np.sqrt(d2.take(top)) * 0.5) * (2.0 * EARTH_RADIUS_M)
+        return list(zip(ids, metres.tolist(), strict=True))
 
     def _locate(self, lat: float, lng: float) -> tuple[tuple[float, float, float], int, float]:
         """Validated query point: unit vector, cell, metres from the cell's centre."""
