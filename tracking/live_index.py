@@ -52,6 +52,7 @@ from tracking.errors import InvalidAttribute, InvalidPing, InvalidQuery, Unknown
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind, Observation
 from tracking.pings import (
     REASONS,
+    Ping,
     PingRules,
     Reason,
     bad_optional_attributes,
@@ -523,6 +524,18 @@ class LiveIndex:
             if code and count:
                 self.rejections[REASONS[code - 1]] += count
         return BatchResult(codes == 0, codes, events)
+
+    def ingest(self, pings: Sequence[Ping]) -> BatchResult:
+        """`upsert_many` for `Ping` records (the device fields travel with each ping)."""
+        return self.upsert_many(
+            [p.courier_id for p in pings],
+            [p.lat for p in pings],
+            [p.lng for p in pings],
+            [p.ts for p in pings],
+            speed=[p.speed for p in pings],
+            heading=[p.heading for p in pings],
+            accuracy=[p.accuracy for p in pings],
+        )
 
     def _apply(
         self,

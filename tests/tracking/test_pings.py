@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo import InvalidCoordinate
-from tracking import InvalidAttribute, InvalidPing, LiveIndex, Reason
+from tracking import InvalidAttribute, InvalidPing, LiveIndex, Ping, Reason
 
 NOW = 1_700_000_000.0
 
@@ -195,3 +195,20 @@ def test_single_upserts_equal_one_batch(
     for c in range(4):
         if c in single:
             assert single.get(c) == batch.get(c)
+
+
+def test_ingest_ping_records() -> None:
+    index = make()
+    res = index.ingest(
+        [
+            Ping("a", 0.0, 0.0, NOW - 10, speed=5.0, heading=10.0, accuracy=3.0),
+            Ping("a", 0.0, 0.0, NOW - 20),
+            Ping("b", 0.0, 0.0, NOW, accuracy=300.0),
+        ]
+    )
+    assert res.reasons == [None, Reason.OUT_OF_ORDER, Reason.LOW_ACCURACY]
+    assert (index.get("a").speed, index.get("a").heading, index.get("a").accuracy) == (
+        5.0,
+        10.0,
+        3.0,
+    )
