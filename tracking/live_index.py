@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ from geo.distance import (
     unit_vector,
     unit_vectors,
 )
+from geo.errors import InvalidParameter
 from geo.geofence import Geofence
 from tracking.attributes import (
     BUSY,
@@ -1055,25 +1057,36 @@ def _pairs(
     groups, g_starts, g_counts = np.unique(
         np.sort(query_cells), return_index=True, return_counts=True
     )
-    slack = (2.0 * np.sin(radii / (2.0 * EARTH_RADIUS_M))) ** 2 * (1 + 1e-9) + 1e-18
+    half_angle = np.minimum(radii / EARTH_RADIUS_M, math.pi) / 2.0
+    slack = (2.0 * np.sin(half_angle)) ** 2 * (1 + 1e-9) + 1e-18
     out_q: list[IntArray] = []
     out_p: list[IntArray] = []
     out_d: list[FloatArray] = []
     for g, start, count in zip(groups.tolist(), g_starts.tolist(), g_counts.tolist(), strict=True):
         qi = q_order[start : start + count]
         geom = cell_geometry(g)
-        ring = ring_for_offset(g, geom.circumradius * EARTH_RADIUS_M, float(radii.take(qi).max()))
-        disk = np.array(h3i.grid_disk(g, ring), dtype=np.int64)
-        pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
-        pos = pos[cells.take(pos) == disk]
-        if not pos.size:
-            continue
-        cand = np.concatenate(
-            [
-                by_cell[s : s + c]
-                for s, c in zip(starts[pos].tolist(), counts[pos].tolist(), strict=True)
-            ]
-        )
+        circumradius = geom.circumradius * EARTH_RADIUS_M
+        radius = float(radii.take(qi).max())
+        estimate = int((radius + circumradius) / (1.5 * _edge_m(coarse))) + 1
+        ring = None
+        if 3 * estimate * estimate <= 4 * cells.size:
+            with contextlib.suppress(InvalidParameter):  # no set of rings reaches that far
+                ring = ring_for_offset(g, circumradius, radius, max_k=4 * estimate)
+        if ring is None:
+            # The rings would hold more cells than the couriers occupy: take them all.
+            cand = np.arange(points.shape[0])
+        else:
+            disk = np.array(h3i.grid_disk(g, ring), dtype=np.int64)
+            pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
+            pos = pos[cells.take(pos) == disk]
+            if not pos.size:
+                continue
+            cand = np.concatenate(
+                [
+                    by_cell[s : s + c]
+                    for s, c in zip(starts[pos].tolist(), counts[pos].tolist(), strict=True)
+                ]
+            )
         # Centred on the group's cell, |q - p|^2 = |q|^2 + |p|^2 - 2 q.p keeps its precision,
         # and one matrix product [q, |q|^2, 1] @ [-2p, 1, |p|^2]^T yields every distance.
         centre = np.array(geom.xyz)
@@ -1082,7 +1095,7 @@ def _pairs(
         pn = np.square(pc) @ _ONES3
         # Only couriers within radius + circumradius of the centre can be near a query of the
         # group: that circle is much smaller than the hexagonal disk around it.
-        reach = m_to_chord2(float(radii.take(qi).max()) + geom.circumradius * EARTH_RADIUS_M)
+        reach = m_to_chord2(radius + circumradius)
         near = np.flatnonzero(pn <= reach * (1 + 1e-9) + 1e-18)
         if not near.size:
             continue

@@ -290,3 +290,22 @@ def test_cell_map_stays_exact_through_large_and_small_changes() -> None:
             alive[i] = False
         check()
         assert len(index) == int(alive.sum())
+
+
+@pytest.mark.parametrize("radius", [1e5, 2e6, 2.1e7, 1e9])
+def test_global_fleet_and_radii_beyond_the_antipode(radius: float) -> None:
+    rng = np.random.default_rng(3)
+    la, ln = rng.uniform(-85, 85, 300), rng.uniform(-180, 180, 300)
+    index = LiveIndex(clock=lambda: NOW)
+    index.upsert_many(np.arange(300), la, ln, NOW)
+    res = index.within_many(la[:10], ln[:10], radius)
+    for qi in range(10):
+        truth = great_circle_m_array(la[qi], ln[qi], la, ln)
+        want = set(np.flatnonzero(truth <= radius).tolist())
+        assert set(index.ids_of(res.rows[res.query_idx == qi]).tolist()) == want
+        assert {c for c, _ in index.within(float(la[qi]), float(ln[qi]), radius)} == want
+    check_knn(
+        index.nearest(float(la[0]), float(ln[0]), 300),
+        great_circle_m_array(la[0], ln[0], la, ln),
+        300,
+    )
