@@ -14,6 +14,7 @@ from geo.distance import great_circle_m, great_circle_m_array
 
 FloatArray = npt.NDArray[np.float64]
 CodeArray = npt.NDArray[np.int8]
+IntArray = npt.NDArray[np.int64]
 
 
 class Reason(StrEnum):
@@ -158,3 +159,25 @@ def check_ping(
         if dist > rules.max_speed_mps * (ts - prev_ts):
             return Reason.IMPLIED_SPEED
     return None
+
+
+def batch_rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
+    """Split a batch so that no courier appears twice in one round, keeping item order."""
+    n = len(ids)
+    known = rows >= 0
+    fresh = [ids[i] for i in np.flatnonzero(~known).tolist()]
+    seen = rows[known]
+    distinct_known = not seen.size or int(np.bincount(seen).max()) <= 1
+    if distinct_known and len(set(fresh)) == len(fresh):
+        return [np.arange(n)]
+    keys = rows.copy()
+    codes: dict[Hashable, int] = {}
+    for i in np.flatnonzero(~known).tolist():
+        keys[i] = -1 - codes.setdefault(ids[i], len(codes))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    occurrence = np.empty(n, dtype=np.int64)
+    occurrence[order] = np.arange(n) - group_start
+    return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max()) + 1)]
