@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import h3.api.basic_int as h3i
 import numpy as np
@@ -60,6 +60,13 @@ from tracking.pings import (
     check_ping,
     check_pings,
 )
+from tracking.results import (
+    BatchResult,
+    CourierColumns,
+    CourierState,
+    Neighbours,
+    UpsertResult,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,88 +76,6 @@ ObjectArray = npt.NDArray[np.object_]
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")
 _ONES3 = np.ones(3)
-
-
-@dataclass(frozen=True, slots=True)
-class CourierState:
-    """A snapshot of one courier; ``status`` is ``offline`` once the last ping is stale."""
-
-    courier_id: Hashable
-    lat: float
-    lng: float
-    ts: float
-    cell: int
-    status: str
-    tenant: str | None
-    vehicle: str | None
-    capacity: int
-    load: int
-    speed: float | None
-    heading: float | None
-    accuracy: float | None
-
-    @property
-    def free_capacity(self) -> int:
-        return self.capacity - self.load
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertResult:
-    """Outcome of one ping: accepted, or the reason it was rejected; fence events it caused."""
-
-    accepted: bool
-    reason: Reason | None
-    events: list[FenceEvent]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Outcome of a batch, per item: ``accepted[i]``, ``codes[i]`` (0 or a `Reason` code)."""
-
-    accepted: BoolArray
-    codes: npt.NDArray[np.int8]
-    events: list[FenceEvent]
-
-    def __len__(self) -> int:
-        return int(self.accepted.size)
-
-    def reason(self, i: int) -> Reason | None:
-        code = int(self.codes[i])
-        return REASONS[code - 1] if code else None
-
-    @property
-    def reasons(self) -> list[Reason | None]:
-        """Per item, the rejection reason or None."""
-        table = np.array([None, *REASONS], dtype=object)
-        return list(table[self.codes].tolist())
-
-    @property
-    def n_accepted(self) -> int:
-        return int(self.accepted.sum())
-
-
-class Neighbours(NamedTuple):
-    """Sparse (query, courier row, metres) triples, sorted by query then distance. Rows are
-    the index's: `LiveIndex.ids_of` / `LiveIndex.columns` describe them until it next changes."""
-
-    query_idx: IntArray
-    rows: IntArray
-    metres: FloatArray
-
-
-@dataclass(frozen=True, slots=True)
-class CourierColumns:
-    """Attributes of some couriers as numpy columns (``status`` is the effective one)."""
-
-    ids: ObjectArray
-    lat: FloatArray
-    lng: FloatArray
-    ts: FloatArray
-    tenant: ObjectArray
-    status: ObjectArray
-    vehicle: ObjectArray
-    capacity: IntArray
-    load: IntArray
 
 
 @dataclass(frozen=True, slots=True)
