@@ -8,17 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from tracking.arrays import BoolArray, FloatArray, IntArray
 from tracking.errors import InvalidAttribute, InvalidPing
 
 STATUSES: tuple[str, ...] = ("idle", "busy", "offline")
 IDLE, BUSY, OFFLINE = 0, 1, 2
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,11 @@ import math
 import h3
 import h3.api.basic_int as h3i
 import numpy as np
-import numpy.typing as npt
 
 from geo.cells import cell_geometry, cells_of_valid, parent_cells, ring_for_offset
 from geo.distance import EARTH_RADIUS_M, m_to_chord2
 from geo.errors import InvalidParameter
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+from tracking.arrays import FloatArray, IntArray
 
 _ONES3 = np.ones(3)
 # Element budget of one distance block (8 bytes each).

@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import h3.api.basic_int as h3i
 import numpy as np
-import numpy.typing as npt
 
-IntArray = npt.NDArray[np.int64]
+from tracking.arrays import IntArray
 
 _CACHE_LIMIT = 200_000
 _EMPTY = np.empty(0, dtype=np.int64)

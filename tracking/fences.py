@@ -12,11 +12,8 @@ import numpy.typing as npt
 import shapely
 
 from geo.geofence import Geofence
+from tracking.arrays import BoolArray, FloatArray, IntArray
 from tracking.errors import DuplicateFence, InvalidAttribute, UnknownFence
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 class FenceKind(StrEnum):

@@ -32,6 +32,7 @@ from geo.distance import (
     unit_vectors,
 )
 from geo.geofence import Geofence
+from tracking.arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from tracking.attributes import (
     BUSY,
     IDLE,
@@ -67,11 +68,6 @@ from tracking.results import (
     Neighbours,
     UpsertResult,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-ObjectArray = npt.NDArray[np.object_]
 
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")

@@ -11,10 +11,7 @@ import numpy.typing as npt
 
 from geo.coords import valid_mask
 from geo.distance import great_circle_m, great_circle_m_array
-
-FloatArray = npt.NDArray[np.float64]
-CodeArray = npt.NDArray[np.int8]
-IntArray = npt.NDArray[np.int64]
+from tracking.arrays import CodeArray, FloatArray, IntArray
 
 
 class Reason(StrEnum):

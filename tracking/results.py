@@ -9,13 +9,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from tracking.arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from tracking.fences import FenceEvent
 from tracking.pings import REASONS, Reason
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-ObjectArray = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True, slots=True)
