@@ -88,7 +88,8 @@ class LiveIndex:
     Courier state lives in numpy columns (one row per courier, rows reused after removal) with
     unit vectors for chord-distance ranking; a dict maps each H3 cell to the set of rows in it.
     A ping whose position stays inside its cell's inscribed disc skips the H3 lookup and the
-    map entirely. Geofences live in ``fences`` (see `add_fence`).
+    map entirely. Geofences live in ``fences`` (see `add_fence`). Not thread-safe: use one
+    index from one thread or event loop.
 
     Parameters
     ----------
