@@ -34,7 +34,7 @@ pytest: venv sysdeps
 test: lint typecheck pytest
 
 bench: venv sysdeps
-	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
 
 fmt: venv
 	$(BIN)/ruff check --fix .
