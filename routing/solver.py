@@ -35,7 +35,8 @@ class SolverOptions:
     Parameters
     ----------
     first_solution_strategies
-        OR-Tools first-solution strategies tried in turn; the best start is kept.
+        OR-Tools first-solution strategies tried in turn, each followed by greedy descent;
+        the best local optimum is kept.
     metaheuristic
         OR-Tools local-search metaheuristic of every improvement phase.
     minimise_vehicles
@@ -48,9 +49,12 @@ class SolverOptions:
     """
 
     first_solution_strategies: tuple[str, ...] = (
+        "LOCAL_CHEAPEST_COST_INSERTION",
+        "GLOBAL_CHEAPEST_ARC",
         "PARALLEL_CHEAPEST_INSERTION",
         "LOCAL_CHEAPEST_INSERTION",
         "SAVINGS",
+        "PATH_CHEAPEST_ARC",
     )
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     minimise_vehicles: bool = True
@@ -152,18 +156,15 @@ class _Search:
         return self.fixed_cost
 
     def params(
-        self, seconds: float, strategy: str | None, local_search: bool
+        self, seconds: float, strategy: str | None, metaheuristic: str
     ) -> pywrapcp.DefaultRoutingSearchParameters:
         p = pywrapcp.DefaultRoutingSearchParameters()
         if strategy is not None:
             p.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, strategy)
-        if local_search:
-            p.local_search_metaheuristic = getattr(
-                routing_enums_pb2.LocalSearchMetaheuristic, self.options.metaheuristic
-            )
-            p.guided_local_search_lambda_coefficient = self.options.gls_lambda
-        else:
-            p.solution_limit = 1
+        p.local_search_metaheuristic = getattr(
+            routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic
+        )
+        p.guided_local_search_lambda_coefficient = self.options.gls_lambda
         p.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
         return p
 
@@ -175,13 +176,13 @@ class _Search:
         *,
         strategy: str | None = None,
         start: Plan | None = None,
-        local_search: bool = True,
+        metaheuristic: str | None = None,
     ) -> _Best | None:
         started = time.monotonic() - self.began
         seconds = min(seconds, self.remaining())
         if seconds <= 0.001:
             return None
-        params = self.params(seconds, strategy, local_search)
+        params = self.params(seconds, strategy, metaheuristic or self.options.metaheuristic)
         if start is not None:
             initial = model.assignment_from(start)
             solution = (
@@ -251,20 +252,33 @@ def solve(
     return _solution(problem, plan, visits, reasons, time_limit_s, search.phases)
 
 
+START_SHARE = 0.45
+"""Share of the time limit for the multi-start phase."""
+REDUCE_SHARE = 0.25
+"""Share of the time limit for the vehicle-reduction phase."""
+
+
 def _search(search: _Search, total: float) -> None:
     problem = search.problem
     everyone = list(range(len(problem.vehicles)))
     opts = search.options
     first = search.model(everyone, fixed_cost=True)
-    # A first solution usually takes milliseconds; a floor keeps tiny limits from starving it.
-    share = max(0.1 * total / len(opts.first_solution_strategies), min(0.05, total / 4))
-    for strategy in opts.first_solution_strategies:
-        search.run(f"first:{strategy}", first, share, strategy=strategy, local_search=False)
+    # Greedy descent from several first solutions lands in different local optima; on the
+    # benchmarks the best of them beats one long guided search from a single start, which
+    # tends to stall in the first optimum it reaches.
+    starts_until = time.monotonic() + START_SHARE * total
+    strategies = opts.first_solution_strategies
+    for i, strategy in enumerate(strategies):
+        left = max(0.0, starts_until - time.monotonic()) / (len(strategies) - i)
+        # A floor keeps tiny limits from starving a strategy (a first solution takes ms).
+        share = max(left, min(0.05, total / 4))
+        search.run(
+            f"start:{strategy}", first, share, strategy=strategy, metaheuristic="GREEDY_DESCENT"
+        )
     if search.best is None:
         return
     if opts.minimise_vehicles:
-        search.run("vehicles:fixed-cost", first, 0.25 * total, start=search.best.plan)
-        _reduce_vehicles(search, deadline_share=0.35 * total)
+        _reduce_vehicles(search, deadline_share=REDUCE_SHARE * total)
     assert search.best is not None
     used = sorted(k for k, seq in search.best.plan.items() if seq) or everyone
     keep = sorted(set(used) | {k for k, v in enumerate(problem.vehicles) if v.carrying})
