@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from routing.errors import InvalidOption
 from routing.model import PhaseReport, Problem, Solution, Unassigned
 from routing.ortools_model import OrToolsModel, build_model
 from routing.precheck import unservable
-from routing.schedule import Visit, build_route
+from routing.schedule import Visit, build_route, visit_stop
 
 FIRST_SOLUTION_STRATEGIES = frozenset(routing_enums_pb2.FirstSolutionStrategy.Value.keys()) - {
     "UNSET",
@@ -42,6 +43,9 @@ class SolverOptions:
     minimise_vehicles
         Run the vehicle-reduction phase (remove a route, re-insert its visits into the others)
         before the distance phase.
+    ruin_and_recreate
+        Improve distance by rounds of ruin (a cluster of nearby items) and greedy re-insertion;
+        when False the distance phase runs ``metaheuristic`` from the best plan.
     gls_lambda
         Guided local search penalty coefficient.
     time_scale, distance_scale
@@ -52,12 +56,12 @@ class SolverOptions:
         "LOCAL_CHEAPEST_COST_INSERTION",
         "GLOBAL_CHEAPEST_ARC",
         "PARALLEL_CHEAPEST_INSERTION",
-        "LOCAL_CHEAPEST_INSERTION",
         "SAVINGS",
         "PATH_CHEAPEST_ARC",
     )
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     minimise_vehicles: bool = True
+    ruin_and_recreate: bool = True
     gls_lambda: float = 0.1
     time_scale: float = 1000.0
     distance_scale: float = 1000.0
@@ -252,9 +256,11 @@ def solve(
     return _solution(problem, plan, visits, reasons, time_limit_s, search.phases)
 
 
-START_SHARE = 0.45
+START_SHARE = 0.3
 """Share of the time limit for the multi-start phase."""
-REDUCE_SHARE = 0.25
+RUIN_ROUND_S = 0.5
+"""Time cap of one ruin-and-recreate round (greedy descent usually ends far sooner)."""
+REDUCE_SHARE = 0.3
 """Share of the time limit for the vehicle-reduction phase."""
 
 
@@ -283,14 +289,62 @@ def _search(search: _Search, total: float) -> None:
     used = sorted(k for k, seq in search.best.plan.items() if seq) or everyone
     keep = sorted(set(used) | {k for k, v in enumerate(problem.vehicles) if v.carrying})
     final = search.model(keep, fixed_cost=not opts.minimise_vehicles)
-    search.run("distance", final, search.remaining(), start=search.best.plan)
+    if opts.ruin_and_recreate:
+        _ruin_and_recreate(search, final, search.best.plan, search.deadline, "distance")
+    else:
+        search.run("distance", final, search.remaining(), start=search.best.plan)
+
+
+def _ruin(
+    problem: Problem, plan: Plan, visits: Sequence[Visit], rng: random.Random
+) -> tuple[Plan, int]:
+    """The plan without a cluster of nearby items: around a dropped item if any, else at random."""
+    served = [(kind, item) for seq in plan.values() for kind, item in seq if kind != "delivery"]
+    in_plan = {item for _, item in served}
+    dropped = [(kind, item) for kind, item in visits if kind != "delivery" and item not in in_plan]
+    if not served:
+        return plan, 0
+    seed = rng.choice(dropped or served)
+    metres = problem.travel.metres
+    here = visit_stop(problem, seed)[0].location
+    near = sorted(served, key=lambda x: float(metres[here, visit_stop(problem, x)[0].location]))
+    size = rng.randint(max(2, len(served) // 20), max(3, len(served) // 7))
+    ruined = {item for _, item in near[:size]}
+    return {k: [x for x in seq if x[1] not in ruined] for k, seq in plan.items()}, len(ruined)
+
+
+def _ruin_and_recreate(
+    search: _Search, model: OrToolsModel, plan: Plan, until: float, name: str
+) -> _Best | None:
+    """Rounds of ruin (a cluster of nearby items) and greedy re-insertion, keeping the best.
+
+    The guided search of OR-Tools stalls on long routes with wide windows (it keeps undoing its
+    own moves); ruining a neighbourhood and descending again escapes such optima. Stops at
+    ``until``, or as soon as nothing is dropped when ``name`` starts with ``vehicles``.
+    """
+    rng = random.Random(len(model.vehicles))
+    best = search.run(name, model, RUIN_ROUND_S, start=plan, metaheuristic="GREEDY_DESCENT")
+    while best is not None and time.monotonic() < until and search.remaining() > 0.02:
+        if name.startswith("vehicles") and best.dropped == 0:
+            break
+        start, size = _ruin(search.problem, best.plan, model.visits, rng)
+        seconds = min(RUIN_ROUND_S, max(0.0, until - time.monotonic()))
+        result = search.run(
+            f"{name}:ruin-{size}", model, seconds, start=start, metaheuristic="GREEDY_DESCENT"
+        )
+        if result is not None and (result.dropped, result.distance) <= (
+            best.dropped,
+            best.distance,
+        ):
+            best = result
+    return best
 
 
 def _reduce_vehicles(search: _Search, deadline_share: float) -> None:
-    """Remove the smallest route and re-insert its visits elsewhere, while that succeeds."""
+    """Remove a small route and re-insert its visits into the others, while that succeeds."""
     problem = search.problem
     stop_at = time.monotonic() + deadline_share
-    tries_per_level = 3
+    tries_per_level = 2
     failed: set[int] = set()
     while search.best is not None and search.best.dropped == 0:
         plan = search.best.plan
@@ -302,22 +356,20 @@ def _reduce_vehicles(search: _Search, deadline_share: float) -> None:
             ),
             key=lambda k: len(plan[k]),
         )
-        if (
-            sum(1 for seq in plan.values() if seq) < 2
-            or not removable
-            or time.monotonic() >= stop_at
-        ):
+        if sum(1 for seq in plan.values() if seq) < 2 or not removable:
             return
-        budget = max(0.0, stop_at - time.monotonic()) / max(1, min(tries_per_level, len(removable)))
         improved = False
-        for k in removable[:tries_per_level]:
+        for i, k in enumerate(removable[:tries_per_level]):
+            left = stop_at - time.monotonic()
+            if left <= 0:
+                return
             keep = [j for j, seq in plan.items() if seq and j != k]
             keep += [j for j, v in enumerate(problem.vehicles) if v.carrying and j not in keep]
             model = search.model(sorted(keep), fixed_cost=False)
             start = {j: plan[j] for j in keep}
-            result = search.run(
-                f"vehicles:without-{problem.vehicles[k].id}", model, budget, start=start
-            )
+            until = time.monotonic() + left / (min(tries_per_level, len(removable)) - i)
+            name = f"vehicles:without-{problem.vehicles[k].id}"
+            result = _ruin_and_recreate(search, model, start, until, name)
             if result is not None and result.dropped == 0:
                 improved = True
                 failed.clear()
