@@ -101,12 +101,11 @@ def _instance(
     table: np.ndarray,
     vehicles: int,
     capacity: float,
-    speed: float,
     shipments: tuple[Shipment, ...],
     jobs: tuple[Job, ...],
 ) -> Instance:
     x, y = table[:, 1].copy(), table[:, 2].copy()
-    travel = EuclideanTravelTime(speed=speed).matrix(y, x)
+    travel = EuclideanTravelTime().matrix(y, x)
     shift = (float(table[0, 4]), float(table[0, 5]))
     fleet = tuple(Vehicle(f"v{k}", 0, 0, (capacity,), shift) for k in range(vehicles))
     problem = Problem(vehicles=fleet, travel=travel, shipments=shipments, jobs=jobs)
@@ -141,19 +140,19 @@ def _read_solomon(path: str, name: str, text: str) -> Instance:
         )
     table = _rows(path, lines[c_at + 2 :], 7)
     jobs = tuple(Job(str(int(r[0])), _stop(r), (float(r[3]),), kind="delivery") for r in table[1:])
-    return _instance(name, "solomon", table, int(count), capacity, 1.0, (), jobs)
+    return _instance(name, "solomon", table, int(count), capacity, (), jobs)
 
 
 def _read_li_lim(path: str, name: str, text: str) -> Instance:
     lines = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     count, capacity, speed = _numbers(path, lines[0][0], lines[0][1], 3, "header")
-    if count < 1 or not count.is_integer() or capacity <= 0 or speed <= 0:
+    if count < 1 or not count.is_integer() or capacity <= 0 or speed < 0:
         raise InvalidInstance(
             path,
             lines[0][0],
             "header",
             (count, capacity, speed),
-            "need >= 1 vehicle, capacity > 0, speed > 0",
+            "need >= 1 vehicle, capacity > 0, speed >= 0",
         )
     table = _rows(path, lines[1:], 9)
     n = len(table)
@@ -183,4 +182,5 @@ def _read_li_lim(path: str, name: str, text: str) -> Instance:
             shipments.append(
                 Shipment(f"{k}-{drop}", _stop(row), _stop(table[drop]), (float(row[3]),))
             )
-    return _instance(name, "li_lim", table, int(count), capacity, speed, tuple(shipments), ())
+    # The speed column is 0 in some files and ignored in the literature: travel time = distance.
+    return _instance(name, "li_lim", table, int(count), capacity, tuple(shipments), ())

@@ -84,3 +84,11 @@ def test_malformed_files_raise_typed_errors(tmp_path: Path, text: str, field: st
     assert info.value.field == field
     assert isinstance(info.value, ValueError)
     assert str(tmp_path) in str(info.value)
+
+
+def test_every_benchmark_file_parses() -> None:
+    files = sorted(BENCHMARKS.glob("*/*.txt"))
+    assert len(files) == 112
+    for path in files:
+        inst = read_instance(path)
+        assert inst.problem.jobs or inst.problem.shipments
