@@ -324,7 +324,8 @@ def _ruin_and_recreate(
     """
     rng = random.Random(len(model.vehicles))
     best = search.run(name, model, RUIN_ROUND_S, start=plan, metaheuristic="GREEDY_DESCENT")
-    while best is not None and time.monotonic() < until and search.remaining() > 0.02:
+    # A round needs a few tens of milliseconds at least; shorter ones would only spin.
+    while best is not None and until - time.monotonic() > 0.05 and search.remaining() > 0.05:
         if name.startswith("vehicles") and best.dropped == 0:
             break
         start, size = _ruin(search.problem, best.plan, model.visits, rng)
