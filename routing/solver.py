@@ -324,15 +324,28 @@ def _ruin_and_recreate(
     """
     rng = random.Random(len(model.vehicles))
     best = search.run(name, model, RUIN_ROUND_S, start=plan, metaheuristic="GREEDY_DESCENT")
+    failures = 0
     # A round needs a few tens of milliseconds at least; shorter ones would only spin.
     while best is not None and until - time.monotonic() > 0.05 and search.remaining() > 0.05:
         if name.startswith("vehicles") and best.dropped == 0:
+            break
+        if failures >= 3:
+            # OR-Tools now and then rejects restored starts at once; rather than spin on that,
+            # spend what is left on the configured metaheuristic from the best plan.
+            seconds = until - time.monotonic()
+            result = search.run(f"{name}:fallback", model, seconds, start=best.plan)
+            if result is not None and (result.dropped, result.distance) < (
+                best.dropped,
+                best.distance,
+            ):
+                best = result
             break
         start, size = _ruin(search.problem, best.plan, model.visits, rng)
         seconds = min(RUIN_ROUND_S, max(0.0, until - time.monotonic()))
         result = search.run(
             f"{name}:ruin-{size}", model, seconds, start=start, metaheuristic="GREEDY_DESCENT"
         )
+        failures = failures + 1 if result is None else 0
         if result is not None and (result.dropped, result.distance) <= (
             best.dropped,
             best.distance,
