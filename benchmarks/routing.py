@@ -115,26 +115,80 @@ def format_row(r: dict[str, Any]) -> str:
     )
 
 
+def versus(r: dict[str, Any]) -> str | None:
+    """``better``, ``equal`` or ``worse`` than VROOM: unassigned, then vehicles, then distance."""
+    if r["vroom_vehicles"] is None:
+        return None
+    ours = (r["unassigned"], r["vehicles"])
+    theirs = (0, r["vroom_vehicles"])
+    if ours == theirs and abs(r["distance"] - r["vroom_distance"]) <= 1e-6 * r["distance"]:
+        return "equal"
+    return "better" if (*ours, r["distance"]) < (*theirs, r["vroom_distance"]) else "worse"
+
+
+def _at_bks(rows: Sequence[dict[str, Any]], prefix: str) -> tuple[int, float | None]:
+    hits = [
+        r
+        for r in rows
+        if r["bks_vehicles"] is not None
+        and r[f"{prefix}vehicles"] is not None
+        and r[f"{prefix}vehicles"] <= r["bks_vehicles"]
+        and (prefix or r["unassigned"] == 0)
+    ]
+    gaps = [100.0 * (r[f"{prefix}distance"] / r["bks_distance"] - 1.0) for r in hits]
+    return len(hits), (sum(gaps) / len(gaps) if gaps else None)
+
+
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, float | int | None]:
     """Share at the best-known vehicle count, mean gap there, share as good as VROOM."""
     with_bks = [r for r in rows if r["bks_vehicles"] is not None]
-    at_bks = [r for r in with_bks if r["vehicles"] <= r["bks_vehicles"] and r["unassigned"] == 0]
-    gaps = [gap(r["vehicles"], r["distance"], r["bks_vehicles"], r["bks_distance"]) for r in at_bks]
-    peer = [r for r in rows if r["vroom_vehicles"] is not None]
-    as_good = [
-        r
-        for r in peer
-        if (r["unassigned"], r["vehicles"], r["distance"])
-        <= (0, r["vroom_vehicles"], r["vroom_distance"] + 1e-6)
-    ]
+    at_bks, mean_gap = _at_bks(rows, "")
+    vroom_at_bks, vroom_gap = _at_bks(rows, "vroom_")
+    verdicts = [versus(r) for r in rows if versus(r) is not None]
+    as_good = sum(1 for v in verdicts if v in ("better", "equal"))
     return {
         "instances": len(rows),
-        "at_bks_vehicles": len(at_bks),
-        "share_at_bks_vehicles": len(at_bks) / len(with_bks) if with_bks else None,
-        "mean_gap_pct": sum(g for g in gaps if g is not None) / len(gaps) if gaps else None,
-        "as_good_as_vroom": len(as_good),
-        "share_as_good_as_vroom": len(as_good) / len(peer) if peer else None,
+        "at_bks_vehicles": at_bks,
+        "share_at_bks_vehicles": at_bks / len(with_bks) if with_bks else None,
+        "mean_gap_pct": mean_gap,
+        "as_good_as_vroom": as_good,
+        "better_than_vroom": sum(1 for v in verdicts if v == "better"),
+        "share_as_good_as_vroom": as_good / len(verdicts) if verdicts else None,
+        "vroom_at_bks_vehicles": vroom_at_bks,
+        "vroom_mean_gap_pct": vroom_gap,
     }
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of result rows with the summary figures below it (for RESULTS.md)."""
+
+    def num(value: float | None, fmt: str) -> str:
+        return "–" if value is None else format(value, fmt)
+
+    lines = [
+        "| instance | vehicles | distance | gap % | s | unassigned | BKS veh | BKS dist "
+        "| VROOM veh | VROOM dist | VROOM gap % | VROOM s | vs VROOM |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        ours = gap(r["vehicles"], r["distance"], r["bks_vehicles"], r["bks_distance"])
+        theirs = None
+        verdict = "–"
+        if r["vroom_vehicles"] is not None:
+            theirs = gap(
+                r["vroom_vehicles"], r["vroom_distance"], r["bks_vehicles"], r["bks_distance"]
+            )
+            a = (r["unassigned"], r["vehicles"], round(r["distance"], 2))
+            b = (0, r["vroom_vehicles"], round(r["vroom_distance"], 2))
+            verdict = "better" if a < b else "equal" if a == b else "worse"
+        lines.append(
+            f"| {r['instance']} | {r['vehicles']} | {r['distance']:.2f} | {num(ours, '+.2f')} "
+            f"| {r['seconds']:.1f} | {r['unassigned']} | {num(r['bks_vehicles'], 'd')} "
+            f"| {num(r['bks_distance'], '.2f')} | {num(r['vroom_vehicles'], 'd')} "
+            f"| {num(r['vroom_distance'], '.2f')} | {num(theirs, '+.2f')} "
+            f"| {num(r['vroom_seconds'], '.1f')} | {verdict} |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,11 +197,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--suite", choices=SUITES)
     source.add_argument("--files", nargs="+", type=Path, help="Solomon or Li & Lim files")
-    parser.add_argument("--seconds", type=float, required=True, help="time limit per instance")
+    source.add_argument(
+        "--report", nargs="+", type=Path, help="render saved --json output as Markdown"
+    )
+    parser.add_argument("--seconds", type=float, help="time limit per instance (required to solve)")
     parser.add_argument("--instances", help="comma-separated instance names within the suite")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead")
     parser.add_argument("--no-peer", action="store_true", help="skip VROOM")
     args = parser.parse_args(argv)
+    if args.report:
+        for path in args.report:
+            rows = json.loads(path.read_text())
+            print(f"\n{path.stem}\n\n{markdown(rows)}\n\n{json.dumps(summary(rows))}")
+        return 0
+    if args.seconds is None:
+        parser.error("--seconds is required to solve")
     names = [n for n in (args.instances or "").split(",") if n]
     files = args.files if args.files else suite_files(args.suite, names)
     rows = []
