@@ -169,3 +169,24 @@ def test_other_strategies_also_feasible() -> None:
 
 def test_benchmarks_dir_exists() -> None:
     assert Path(BENCHMARKS, "solomon", "BKS.json").exists()
+
+
+def test_great_circle_matrix_with_epoch_times() -> None:
+    from routing.travel_time import GreatCircleTravelTime
+
+    lats = np.array([52.52, 52.53, 52.51, 52.50, 52.54])
+    lngs = np.array([13.40, 13.42, 13.38, 13.41, 13.37])
+    travel = GreatCircleTravelTime().matrix(lats, lngs, "bicycle")
+    now = 1_790_000_000.0
+    ships = (
+        Shipment("a", Stop(1, 60, (now, now + 1800)), Stop(2, 60, (now, now + 3600)), (1.0,)),
+        Shipment("b", Stop(3, 60, (now + 600, now + 2400)), Stop(4, 60, (now, now + 3600)), (1.0,)),
+    )
+    bikes = tuple(Vehicle(f"b{k}", 0, None, (2.0,), (now, now + 4 * 3600)) for k in range(2))
+    problem = Problem(bikes, travel, shipments=ships)
+    solution = solve(problem, time_limit_s=0.3)
+    assert check_solution(problem, solution) == []
+    assert solution.unassigned == ()
+    assert solution.vehicles_used == 1
+    first = solution.routes[0].stops[1]
+    assert now <= first.arrival < now + 1800
