@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import h3
 import numpy as np
 import numpy.typing as npt
-import shapely
 
+from geo.coords import validate_arrays
+from geo.geofence import FenceGeometry, Geofence
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
     AlreadyExists,
@@ -20,7 +23,7 @@ from store.errors import (
     OutsideServiceZone,
     StaleVersion,
 )
-from store.geojson import PolygonLike, geojson_from_polygon, polygon_from_geojson
+from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
 from store.records import (
     ApiKey,
@@ -45,6 +48,19 @@ from store.validation import (
     new_id,
     position_columns,
 )
+
+MAX_COVER_CELLS = 2_000
+"""Cells an in-memory fence's H3 cover may use: the cover only speeds up accepts, so a big fence
+gets a coarser resolution instead of a cover that takes seconds to build."""
+
+
+def _indexed(geom: FenceGeometry) -> Geofence:
+    lat = geom.centroid.y
+    km2 = geom.area * 111.32**2 * max(math.cos(math.radians(lat)), 0.01)
+    res = 9
+    while res > 0 and km2 / h3.average_hexagon_area(res, "km^2") > MAX_COVER_CELLS:
+        res -= 1
+    return Geofence(geom, res)
 
 
 class _Track:
@@ -76,7 +92,7 @@ class MemoryStore:
         self._tenants: dict[str, Tenant] = {}
         self._keys: dict[bytes, ApiKey] = {}
         self._couriers: dict[str, Courier] = {}
-        self._fences: dict[str, tuple[GeofenceRecord, PolygonLike]] = {}
+        self._fences: dict[str, tuple[GeofenceRecord, Geofence]] = {}
         self._orders: dict[str, OrderRecord] = {}
         self._order_fingerprints: dict[str, str] = {}
         self._idempotency: dict[tuple[str, str], str] = {}
@@ -183,11 +199,10 @@ class MemoryStore:
             record = GeofenceRecord(
                 fence_id, tenant_id, kind, name, geojson_from_polygon(geom), bool(active), now, now
             )
-            shapely.prepare(geom)
-            self._fences[fence_id] = (record, geom)
+            self._fences[fence_id] = (record, _indexed(geom))
             return record
 
-    def _fence(self, tenant_id: str, fence_id: str) -> tuple[GeofenceRecord, PolygonLike]:
+    def _fence(self, tenant_id: str, fence_id: str) -> tuple[GeofenceRecord, Geofence]:
         found = self._fences.get(fence_id)
         if found is None or found[0].tenant_id != tenant_id:
             raise NotFound("geofence", fence_id)
@@ -222,10 +237,9 @@ class MemoryStore:
         active: bool | None = None,
     ) -> GeofenceRecord:
         geom = None if geometry is None else polygon_from_geojson(geometry)
+        fence = None if geom is None else _indexed(geom)
         with self._lock:
             record, old = self._fence(tenant_id, fence_id)
-            if geom is not None:
-                shapely.prepare(geom)
             record = replace(
                 record,
                 name=record.name if name is None else name,
@@ -233,7 +247,7 @@ class MemoryStore:
                 active=record.active if active is None else bool(active),
                 updated_at=time.time(),
             )
-            self._fences[fence_id] = (record, old if geom is None else geom)
+            self._fences[fence_id] = (record, old if fence is None else fence)
             return record
 
     def delete_geofence(self, tenant_id: str, fence_id: str) -> None:
@@ -241,7 +255,7 @@ class MemoryStore:
             self._fence(tenant_id, fence_id)
             del self._fences[fence_id]
 
-    def _zones(self, tenant_id: str) -> list[PolygonLike]:
+    def _zones(self, tenant_id: str) -> list[Geofence]:
         return [
             g
             for r, g in self._fences.values()
@@ -251,13 +265,12 @@ class MemoryStore:
     def in_service_zone(
         self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
     ) -> npt.NDArray[np.bool_]:
-        la = np.asarray(lats, dtype=np.float64)
-        ln = np.asarray(lngs, dtype=np.float64)
-        points = shapely.points(ln, la)
+        la, ln = validate_arrays(lats, lngs)
         covered = np.zeros(la.shape, dtype=bool)
         with self._lock:
-            for zone in self._zones(tenant_id):
-                covered |= shapely.covers(zone, points)
+            zones = self._zones(tenant_id)
+        for zone in zones:
+            covered |= zone.covers_array(la, ln)
         return covered
 
     # -- orders ---------------------------------------------------------------------------
@@ -438,13 +451,13 @@ class MemoryStore:
         self, tenant_id: str, fence_id: str, start: float, end: float
     ) -> list[str]:
         with self._lock:
-            _, geom = self._fence(tenant_id, fence_id)
+            _, fence = self._fence(tenant_id, fence_id)
             found = []
             for cid, track in self._tracks.items():
                 if self._couriers[cid].tenant_id != tenant_id:
                     continue
                 rows = track.window(start, end)
-                if rows.size and shapely.covers(geom, shapely.points(rows[:, 2], rows[:, 1])).any():
+                if rows.size and fence.covers_array(rows[:, 1], rows[:, 2]).any():
                     found.append(cid)
         return sorted(found)
 

@@ -49,7 +49,8 @@ def _fences(rng: np.random.Generator) -> list[dict[str, Any]]:
     }
     k = 12
     angles = np.linspace(0, 2 * np.pi, 2 * k, endpoint=False) + rng.uniform(0, 0.05)
-    radii = np.where(np.arange(2 * k) % 2 == 0, 0.5, 0.2) * rng.uniform(0.9, 1.1, 2 * k)
+    # Small enough for a resolution-9 H3 cover in the memory store (interior cells accept fast).
+    radii = np.where(np.arange(2 * k) % 2 == 0, 0.02, 0.008) * rng.uniform(0.9, 1.1, 2 * k)
     star = {
         "type": "Polygon",
         "coordinates": [
