@@ -15,10 +15,11 @@ import psycopg
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from orders.lifecycle import OrderDraft, Transition, create_order
+from orders.model import Actor, ActorKind
 from store.copy_binary import positions_copy_payload
 from store.memory import MemoryStore
 from store.postgis import PostgisStore, conninfo_from_url
-from store.records import NewOrder
 
 POINTS = 200_000
 COURIERS = 2_000
@@ -199,18 +200,28 @@ def test_peer_bare_copy_binary(benchmark: BenchmarkFixture, bare_table: str) -> 
     _report(benchmark, "peer: bare binary COPY (plain table)")
 
 
-def _order_requests(n: int, seed: int) -> list[NewOrder]:
+def _order_requests(n: int, seed: int) -> list[Transition]:
     rng = np.random.default_rng(seed)
     la0, ln0, la1, ln1 = CITY
     pts = rng.uniform([la0, ln0, la0, ln0], [la1, ln1, la1, ln1], (n, 4))
-    return [NewOrder(*map(float, p), amount_minor=1000, currency="EUR") for p in pts]
+    actor = Actor(ActorKind.TENANT, "bench")
+    return [
+        create_order(
+            OrderDraft(*map(float, p), amount_minor=1000, currency="EUR"),
+            order_id=f"o{seed}-{i}",
+            tenant="bench",
+            at=1_700_000_000.0 + i,
+            actor=actor,
+        )
+        for i, p in enumerate(pts)
+    ]
 
 
 def test_order_create_postgis(benchmark: BenchmarkFixture, pg: PostgisStore) -> None:
     """One create_order: validation, zone check (trigger, ST_Covers), order + event, commit."""
     requests = iter(_order_requests(20_000, 6))
     benchmark.pedantic(
-        lambda: pg.create_order("bench", next(requests)),
+        lambda: pg.create_order(next(requests)),
         rounds=2000,
         iterations=1,
         warmup_rounds=50,
@@ -224,7 +235,7 @@ def test_order_create_postgis_idempotent(benchmark: BenchmarkFixture, pg: Postgi
 
     def create() -> None:
         i, req = next(requests)
-        pg.create_order("bench", req, idempotency_key=f"bench-{i}")
+        pg.create_order(req, idempotency_key=f"bench-{i}", fingerprint=f"body-{i}")
 
     benchmark.pedantic(create, rounds=2000, iterations=1, warmup_rounds=50)
     print(f"\norder create + key (PostGIS): median {benchmark.stats.stats.median * 1e3:.3f} ms")
@@ -237,7 +248,7 @@ def test_peer_order_create_memory(benchmark: BenchmarkFixture) -> None:
     mem.create_geofence("bench", "service_zone", _city_zone())
     requests = iter(_order_requests(20_000, 6))
     benchmark.pedantic(
-        lambda: mem.create_order("bench", next(requests)),
+        lambda: mem.create_order(next(requests)),
         rounds=2000,
         iterations=1,
         warmup_rounds=50,

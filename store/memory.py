@@ -15,6 +15,9 @@ import numpy.typing as npt
 
 from geo.coords import validate_arrays
 from geo.geofence import FenceGeometry, Geofence
+from orders.lifecycle import Transition
+from orders.model import Order, OrderEvent, OrderState
+from orders.webhooks import OutboxMessage
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
     AlreadyExists,
@@ -25,26 +28,14 @@ from store.errors import (
 )
 from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
-from store.records import (
-    ApiKey,
-    Courier,
-    GeofenceKind,
-    GeofenceRecord,
-    NewOrder,
-    OrderEventRecord,
-    OrderRecord,
-    OrderStateName,
-    OutboxMessage,
-    Tenant,
-    Transition,
-)
+from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.validation import (
     check_courier_fields,
     check_id,
     check_kind,
     check_new_order,
     check_positions,
-    check_state,
+    check_transition,
     new_id,
     position_columns,
 )
@@ -93,11 +84,10 @@ class MemoryStore:
         self._keys: dict[bytes, ApiKey] = {}
         self._couriers: dict[str, Courier] = {}
         self._fences: dict[str, tuple[GeofenceRecord, Geofence]] = {}
-        self._orders: dict[str, OrderRecord] = {}
-        self._order_fingerprints: dict[str, str] = {}
-        self._idempotency: dict[tuple[str, str], str] = {}
-        self._events: dict[str, list[OrderEventRecord]] = {}
-        self.outbox: list[tuple[str, OutboxMessage]] = []
+        self._orders: dict[str, Order] = {}
+        self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._events: dict[str, list[OrderEvent]] = {}
+        self._outbox: dict[str, OutboxMessage] = {}
         self._tracks: dict[str, _Track] = {}
         self.dropped_unknown_couriers = 0
 
@@ -118,8 +108,10 @@ class MemoryStore:
                 raise NotFound("tenant", tenant_id)
             return self._tenants[tenant_id]
 
-    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
-        secret = new_secret()
+    def create_api_key(
+        self, tenant_id: str, name: str = "", *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        secret = secret or new_secret()
         with self._lock:
             self.get_tenant(tenant_id)
             key = ApiKey(new_id("key"), tenant_id, name, time.time())
@@ -273,30 +265,25 @@ class MemoryStore:
             covered |= zone.covers_array(la, ln)
         return covered
 
-    # -- orders ---------------------------------------------------------------------------
+    # -- orders -------------------------------------------------------------------------
     def create_order(
         self,
-        tenant_id: str,
-        order: NewOrder,
+        created: Transition,
         *,
         idempotency_key: str | None = None,
-        order_id: str | None = None,
-        at: float | None = None,
-        actor_kind: str = "tenant",
-        actor_id: str | None = None,
-    ) -> tuple[OrderRecord, bool]:
-        check_new_order(order)
-        order_id = order_id or new_id("ord")
-        check_id("order_id", order_id)
-        fingerprint = order.fingerprint()
-        at = time.time() if at is None else at
+        fingerprint: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> tuple[Order, bool]:
+        order = created.order
+        check_new_order(order, idempotency_key, fingerprint)
+        tenant_id = order.tenant
         with self._lock:
             if idempotency_key is not None:
                 first = self._idempotency.get((tenant_id, idempotency_key))
                 if first is not None:
-                    if self._order_fingerprints[first] != fingerprint:
+                    if first[1] != fingerprint:
                         raise IdempotencyConflict(tenant_id, idempotency_key)
-                    return self._orders[first], False
+                    return self._orders[first[0]], False
             covered = self.in_service_zone(
                 tenant_id,
                 [order.pickup_lat, order.dropoff_lat],
@@ -308,106 +295,62 @@ class MemoryStore:
             if outside:
                 raise OutsideServiceZone(tenant_id, outside)
             self.get_tenant(tenant_id)
-            if order_id in self._orders:
-                raise AlreadyExists("order", "id", order_id)
-            record = OrderRecord(
-                id=order_id,
-                tenant_id=tenant_id,
-                pickup_lat=float(order.pickup_lat),
-                pickup_lng=float(order.pickup_lng),
-                dropoff_lat=float(order.dropoff_lat),
-                dropoff_lng=float(order.dropoff_lng),
-                state="created",
-                courier_id=None,
-                size=order.size,
-                priority=order.priority,
-                amount_minor=order.amount_minor,
-                currency=order.currency,
-                pickup_window=_window(order.pickup_window),
-                dropoff_window=_window(order.dropoff_window),
-                pickup_eta=None,
-                dropoff_eta=None,
-                idempotency_key=idempotency_key,
-                created_at=at,
-                updated_at=at,
-                version=1,
-            )
-            event = OrderEventRecord(
-                order_id,
-                tenant_id,
-                1,
-                "order.created",
-                None,
-                "created",
-                actor_kind,
-                actor_id or tenant_id,
-                at,
-            )
-            self._orders[order_id] = record
-            self._order_fingerprints[order_id] = fingerprint
-            self._events[order_id] = [event]
+            if order.id in self._orders:
+                raise AlreadyExists("order", "id", order.id)
+            self._orders[order.id] = order
+            self._events[order.id] = list(created.events)
+            self._enqueue(outbox)
             if idempotency_key is not None:
-                self._idempotency[(tenant_id, idempotency_key)] = order_id
-            return record, True
+                self._idempotency[(tenant_id, idempotency_key)] = (order.id, fingerprint)
+            return order, True
 
-    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord:
+    def _enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
+        for message in outbox:  # ids are deterministic: a re-enqueue is a no-op
+            self._outbox.setdefault(message.id, message)
+
+    def get_order(self, tenant_id: str, order_id: str) -> Order:
         with self._lock:
             order = self._orders.get(order_id)
-            if order is None or order.tenant_id != tenant_id:
+            if order is None or order.tenant != tenant_id:
                 raise NotFound("order", order_id)
             return order
 
     def list_orders(
-        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
-    ) -> list[OrderRecord]:
+        self, tenant_id: str, *, state: OrderState | None = None, limit: int = 100
+    ) -> list[Order]:
         with self._lock:
             found = [
                 o
                 for o in self._orders.values()
-                if o.tenant_id == tenant_id and (state is None or o.state == state)
+                if o.tenant == tenant_id and (state is None or o.state == state)
             ]
         found.sort(key=lambda o: (o.created_at, o.id), reverse=True)
         return found[:limit]
 
-    def transition_order(
-        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
-    ) -> tuple[OrderRecord, OrderEventRecord]:
-        check_state(transition.to_state)
+    def save_transition(
+        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> Order:
+        expected = check_transition(transition)
+        new = transition.order
         with self._lock:
-            order = self.get_order(tenant_id, order_id)
-            if order.version != expected_version:
-                raise StaleVersion("order", order_id, expected_version, order.version)
-            updated = replace(
-                order,
-                state=transition.to_state,
-                courier_id=transition.courier_id,
-                version=order.version + 1,
-                updated_at=transition.at,
-            )
-            event = OrderEventRecord(
-                order_id=order_id,
-                tenant_id=tenant_id,
-                seq=updated.version,
-                kind=transition.kind or f"order.{transition.to_state}",
-                from_state=order.state,
-                to_state=transition.to_state,
-                actor_kind=transition.actor_kind,
-                actor_id=transition.actor_id,
-                at=transition.at,
-                courier_id=transition.courier_id,
-                courier_lat=transition.courier_lat,
-                courier_lng=transition.courier_lng,
-                data=dict(transition.data),
-            )
-            self._orders[order_id] = updated
-            self._events[order_id].append(event)
-            self.outbox.extend((tenant_id, m) for m in transition.outbox)
-            return updated, event
+            current = self.get_order(new.tenant, new.id)
+            if current.version != expected:
+                raise StaleVersion("order", new.id, expected, current.version)
+            if new.courier_id is not None and new.courier_id not in self._couriers:
+                raise NotFound("courier", new.courier_id)
+            self._orders[new.id] = new
+            self._events[new.id].extend(transition.events)
+            self._enqueue(outbox)
+            return new
 
-    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]:
+    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
         with self._lock:
             self.get_order(tenant_id, order_id)
             return list(self._events[order_id])
+
+    def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
+        with self._lock:
+            return [m for m in self._outbox.values() if m.tenant == tenant_id]
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(
@@ -463,7 +406,3 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _window(window: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if window is None else (float(window[0]), float(window[1]))

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,18 @@ import shapely
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from orders.lifecycle import Transition
+from orders.model import (
+    Actor,
+    ActorKind,
+    Order,
+    OrderEvent,
+    OrderState,
+    Position,
+    ProofKind,
+    TimeWindow,
+)
+from orders.webhooks import OutboxMessage
 from store import partitions
 from store.api_keys import hash_secret, new_secret
 from store.copy_binary import COLUMNS, positions_copy_payload
@@ -28,18 +41,7 @@ from store.errors import (
 )
 from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
-from store.records import (
-    ApiKey,
-    Courier,
-    GeofenceKind,
-    GeofenceRecord,
-    NewOrder,
-    OrderEventRecord,
-    OrderRecord,
-    OrderStateName,
-    Tenant,
-    Transition,
-)
+from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.track_buffer import PositionBatch, TrackBuffer
 from store.validation import (
     check_courier_fields,
@@ -47,7 +49,7 @@ from store.validation import (
     check_kind,
     check_new_order,
     check_positions,
-    check_state,
+    check_transition,
     new_id,
     position_columns,
 )
@@ -71,10 +73,6 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def _window(start: datetime | None, end: datetime | None) -> tuple[float, float] | None:
-    return None if start is None or end is None else (start.timestamp(), end.timestamp())
-
-
 def _order_cols(t: str = "") -> str:
     """The columns `_order` reads, optionally qualified by table alias ``t``."""
     p = f"{t}." if t else ""
@@ -82,106 +80,156 @@ def _order_cols(t: str = "") -> str:
         f"{p}id, {p}tenant_id, ST_Y({p}pickup), ST_X({p}pickup), ST_Y({p}dropoff), "
         f"ST_X({p}dropoff), {p}state, {p}courier_id, {p}size, {p}priority, {p}amount_minor, "
         f"{p}currency, {p}pickup_window_start, {p}pickup_window_end, {p}dropoff_window_start, "
-        f"{p}dropoff_window_end, {p}pickup_eta, {p}dropoff_eta, {p}idempotency_key, "
-        f"{p}created_at, {p}updated_at, {p}version"
+        f"{p}dropoff_window_end, {p}pickup_eta, {p}dropoff_eta, {p}pin_hash, {p}proof_kind, "
+        f"{p}proof_reference, {p}reason, {p}created_at, {p}updated_at, {p}version"
     )
 
 
 _ORDER_COLS = _order_cols()
-_N_ORDER_COLS = 22
 
 _EVENT_COLS = """order_id, tenant_id, seq, kind, from_state, to_state, actor_kind, actor_id, at,
     courier_id, ST_Y(courier_pos), ST_X(courier_pos), data"""
 
 _FENCE_COLS = "id, tenant_id, kind, name, ST_AsBinary(geom), active, created_at, updated_at"
 
-# One statement: the order row (the BEFORE trigger runs the service-zone check) and its
-# order.created event; ON CONFLICT leaves a concurrent request with the same key to the winner.
+# Events arrive as parallel arrays so one statement writes the order (or its update) and all
+# of its events; `{source}` is the CTE that yields the order id.
+_INSERT_EVENTS = """
+INSERT INTO order_events (order_id, tenant_id, seq, kind, from_state, to_state, actor_kind,
+    actor_id, at, courier_id, courier_pos, data)
+SELECT src.id, %(tenant)s, e.seq, e.kind, e.from_state, e.to_state, e.actor_kind, e.actor_id,
+    e.at, e.courier_id,
+    CASE WHEN e.clat IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(e.clng, e.clat), 4326) END,
+    e.data
+FROM {source} AS src, unnest(%(e_seq)s::int[], %(e_kind)s::text[], %(e_from)s::text[],
+    %(e_to)s::text[], %(e_actor_kind)s::text[], %(e_actor_id)s::text[], %(e_at)s::timestamptz[],
+    %(e_courier)s::text[], %(e_clat)s::float8[], %(e_clng)s::float8[], %(e_data)s::jsonb[])
+    AS e(seq, kind, from_state, to_state, actor_kind, actor_id, at, courier_id, clat, clng, data)
+"""
+
 _CREATE_ORDER = f"""
 WITH ins AS (
-    INSERT INTO orders (id, tenant_id, idempotency_key, request_hash, pickup, dropoff, size,
-        priority, amount_minor, currency, pickup_window_start, pickup_window_end,
-        dropoff_window_start, dropoff_window_end, pin_hash, created_at, updated_at)
+    INSERT INTO orders (id, tenant_id, idempotency_key, request_hash, pickup, dropoff, state,
+        courier_id, size, priority, amount_minor, currency, pickup_window_start,
+        pickup_window_end, dropoff_window_start, dropoff_window_end, pickup_eta, dropoff_eta,
+        pin_hash, proof_kind, proof_reference, reason, created_at, updated_at, version)
     VALUES (%(id)s, %(tenant)s, %(key)s, %(hash)s,
         ST_SetSRID(ST_MakePoint(%(plng)s, %(plat)s), 4326),
         ST_SetSRID(ST_MakePoint(%(dlng)s, %(dlat)s), 4326),
-        %(size)s, %(priority)s, %(amount)s, %(currency)s, %(pws)s, %(pwe)s, %(dws)s, %(dwe)s,
-        %(pin)s, %(at)s, %(at)s)
+        %(state)s, %(courier)s, %(size)s, %(priority)s, %(amount)s, %(currency)s,
+        %(pws)s, %(pwe)s, %(dws)s, %(dwe)s, %(peta)s, %(deta)s, %(pin)s, %(proof_kind)s,
+        %(proof_ref)s, %(reason)s, %(created)s, %(updated)s, %(version)s)
     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-    RETURNING {_ORDER_COLS}
-), ev AS (
-    INSERT INTO order_events (order_id, tenant_id, seq, kind, from_state, to_state,
-        actor_kind, actor_id, at)
-    SELECT id, tenant_id, 1, 'order.created', NULL, 'created', %(actor_kind)s, %(actor_id)s,
-        %(at)s FROM ins
-)
-SELECT * FROM ins
+    RETURNING id
+), ev AS ({_INSERT_EVENTS.format(source="ins")})
+SELECT id FROM ins
 """
 
-_TRANSITION = f"""
-WITH old AS (
-    SELECT id, state FROM orders WHERE id = %(id)s AND tenant_id = %(tenant)s
-        AND version = %(version)s FOR UPDATE
-), upd AS (
-    UPDATE orders o SET state = %(to)s, courier_id = %(courier)s, version = o.version + 1,
-        updated_at = %(at)s
-    FROM old WHERE o.id = old.id
-    RETURNING {_order_cols("o")}, old.state AS from_state
-), ev AS (
-    INSERT INTO order_events (order_id, tenant_id, seq, kind, from_state, to_state,
-        actor_kind, actor_id, at, courier_id, courier_pos, data)
-    SELECT upd.id, upd.tenant_id, upd.version, %(kind)s, upd.from_state, %(to)s,
-        %(actor_kind)s, %(actor_id)s, %(at)s, %(courier)s,
-        CASE WHEN %(clat)s::float8 IS NULL THEN NULL
-             ELSE ST_SetSRID(ST_MakePoint(%(clng)s, %(clat)s), 4326) END,
-        %(data)s
-    FROM upd
-    RETURNING {_EVENT_COLS}
-)
-SELECT * FROM upd, ev
+_SAVE_TRANSITION = f"""
+WITH upd AS (
+    UPDATE orders SET state = %(state)s, courier_id = %(courier)s, pickup_eta = %(peta)s,
+        dropoff_eta = %(deta)s, proof_kind = %(proof_kind)s, proof_reference = %(proof_ref)s,
+        reason = %(reason)s, updated_at = %(updated)s, version = %(version)s
+    WHERE id = %(id)s AND tenant_id = %(tenant)s AND version = %(expected)s
+    RETURNING id
+), ev AS ({_INSERT_EVENTS.format(source="upd")})
+SELECT id FROM upd
 """
 
 
-def _order(row: Row) -> OrderRecord:
-    return OrderRecord(
+def _order_params(order: Order) -> dict[str, Any]:
+    pw, dw = order.pickup_window, order.dropoff_window
+    return {
+        "id": order.id,
+        "tenant": order.tenant,
+        "plat": float(order.pickup_lat),
+        "plng": float(order.pickup_lng),
+        "dlat": float(order.dropoff_lat),
+        "dlng": float(order.dropoff_lng),
+        "state": str(order.state),
+        "courier": order.courier_id,
+        "size": order.size,
+        "priority": order.priority,
+        "amount": order.amount_minor,
+        "currency": order.currency,
+        "pws": _dt(pw.start) if pw else None,
+        "pwe": _dt(pw.end) if pw else None,
+        "dws": _dt(dw.start) if dw else None,
+        "dwe": _dt(dw.end) if dw else None,
+        "peta": _dt(order.pickup_eta),
+        "deta": _dt(order.dropoff_eta),
+        "pin": order.pin_hash,
+        "proof_kind": None if order.proof_kind is None else str(order.proof_kind),
+        "proof_ref": order.proof_reference,
+        "reason": order.reason,
+        "created": _dt(order.created_at),
+        "updated": _dt(order.updated_at),
+        "version": order.version,
+    }
+
+
+def _event_params(events: Sequence[OrderEvent]) -> dict[str, Any]:
+    pos = [e.courier_position for e in events]
+    return {
+        "e_seq": [e.seq for e in events],
+        "e_kind": [e.kind for e in events],
+        "e_from": [None if e.from_state is None else str(e.from_state) for e in events],
+        "e_to": [str(e.to_state) for e in events],
+        "e_actor_kind": [str(e.actor.kind) for e in events],
+        "e_actor_id": [e.actor.id for e in events],
+        "e_at": [_dt(e.at) for e in events],
+        "e_courier": [e.courier_id for e in events],
+        "e_clat": [None if p is None else p.lat for p in pos],
+        "e_clng": [None if p is None else p.lng for p in pos],
+        "e_data": [Jsonb(dict(e.data)) for e in events],
+    }
+
+
+def _time_window(start: datetime | None, end: datetime | None) -> TimeWindow | None:
+    return None if start is None or end is None else TimeWindow(start.timestamp(), end.timestamp())
+
+
+def _order(row: Row) -> Order:
+    return Order(
         id=row[0],
-        tenant_id=row[1],
+        tenant=row[1],
         pickup_lat=row[2],
         pickup_lng=row[3],
         dropoff_lat=row[4],
         dropoff_lng=row[5],
-        state=row[6],
+        state=OrderState(row[6]),
         courier_id=row[7],
         size=row[8],
         priority=row[9],
         amount_minor=row[10],
         currency=row[11],
-        pickup_window=_window(row[12], row[13]),
-        dropoff_window=_window(row[14], row[15]),
+        pickup_window=_time_window(row[12], row[13]),
+        dropoff_window=_time_window(row[14], row[15]),
         pickup_eta=_epoch(row[16]),
         dropoff_eta=_epoch(row[17]),
-        idempotency_key=row[18],
-        created_at=row[19].timestamp(),
-        updated_at=row[20].timestamp(),
-        version=row[21],
+        pin_hash=row[18],
+        proof_kind=None if row[19] is None else ProofKind(row[19]),
+        proof_reference=row[20],
+        reason=row[21],
+        created_at=row[22].timestamp(),
+        updated_at=row[23].timestamp(),
+        version=row[24],
     )
 
 
-def _event(row: Row) -> OrderEventRecord:
-    return OrderEventRecord(
+def _event(row: Row) -> OrderEvent:
+    return OrderEvent(
         order_id=row[0],
-        tenant_id=row[1],
+        tenant=row[1],
         seq=row[2],
         kind=row[3],
-        from_state=row[4],
-        to_state=row[5],
-        actor_kind=row[6],
-        actor_id=row[7],
+        from_state=None if row[4] is None else OrderState(row[4]),
+        to_state=OrderState(row[5]),
+        actor=Actor(ActorKind(row[6]), row[7]),
         at=row[8].timestamp(),
         courier_id=row[9],
-        courier_lat=row[10],
-        courier_lng=row[11],
-        data=row[12],
+        courier_position=None if row[10] is None else Position(row[10], row[11]),
+        data=MappingProxyType(row[12]),
     )
 
 
@@ -296,8 +344,10 @@ class PostgisStore:
             )
         return Tenant(row[0], row[1], row[2].timestamp())
 
-    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
-        secret = new_secret()
+    def create_api_key(
+        self, tenant_id: str, name: str = "", *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        secret = secret or new_secret()
         key_id = new_id("key")
         with self._tx(tenant_id) as conn:
             row = self._one(
@@ -473,10 +523,10 @@ class PostgisStore:
             ).fetchall()
         return np.array([r[0] for r in rows], dtype=bool)
 
-    # -- orders ---------------------------------------------------------------------------
+    # -- orders -------------------------------------------------------------------------
     def _replay(
-        self, conn: psycopg.Connection[Row], tenant_id: str, key: str, fingerprint: str
-    ) -> OrderRecord | None:
+        self, conn: psycopg.Connection[Row], tenant_id: str, key: str, fingerprint: str | None
+    ) -> Order | None:
         row = conn.execute(
             f"SELECT {_ORDER_COLS}, request_hash FROM orders "
             "WHERE tenant_id = %s AND idempotency_key = %s",
@@ -488,52 +538,52 @@ class PostgisStore:
             raise IdempotencyConflict(tenant_id, key)
         return _order(row)
 
+    def _enqueue(self, conn: psycopg.Connection[Row], outbox: Sequence[OutboxMessage]) -> None:
+        if not outbox:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO webhook_outbox (message_id, event_id, tenant_id, endpoint_id, "
+                "event_type, ordering_key, sequence, body, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+                [
+                    (
+                        m.id,
+                        m.event_id,
+                        m.tenant,
+                        m.endpoint_id,
+                        m.event_type,
+                        m.ordering_key,
+                        m.sequence,
+                        m.body,
+                        _dt(m.created_at),
+                    )
+                    for m in outbox
+                ],
+            )
+
     def create_order(
         self,
-        tenant_id: str,
-        order: NewOrder,
+        created: Transition,
         *,
         idempotency_key: str | None = None,
-        order_id: str | None = None,
-        at: float | None = None,
-        actor_kind: str = "tenant",
-        actor_id: str | None = None,
-    ) -> tuple[OrderRecord, bool]:
-        check_new_order(order)
-        order_id = order_id or new_id("ord")
-        check_id("order_id", order_id)
-        fingerprint = order.fingerprint()
-        pw, dw = order.pickup_window, order.dropoff_window
-        params = {
-            "id": order_id,
-            "tenant": tenant_id,
-            "key": idempotency_key,
-            "hash": fingerprint,
-            "plat": float(order.pickup_lat),
-            "plng": float(order.pickup_lng),
-            "dlat": float(order.dropoff_lat),
-            "dlng": float(order.dropoff_lng),
-            "size": order.size,
-            "priority": order.priority,
-            "amount": order.amount_minor,
-            "currency": order.currency,
-            "pws": _dt(pw[0]) if pw else None,
-            "pwe": _dt(pw[1]) if pw else None,
-            "dws": _dt(dw[0]) if dw else None,
-            "dwe": _dt(dw[1]) if dw else None,
-            "pin": order.pin_hash,
-            "at": datetime.now(UTC) if at is None else _dt(at),
-            "actor_kind": actor_kind,
-            "actor_id": actor_id or tenant_id,
-        }
+        fingerprint: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> tuple[Order, bool]:
+        order = created.order
+        check_new_order(order, idempotency_key, fingerprint)
+        tenant_id = order.tenant
+        params = _order_params(order) | _event_params(created.events)
+        params |= {"key": idempotency_key, "hash": fingerprint}
         with self._tx(tenant_id) as conn:
             if idempotency_key is not None:
                 first = self._replay(conn, tenant_id, idempotency_key, fingerprint)
                 if first is not None:
                     return first, False
-            row = conn.execute(_CREATE_ORDER, params).fetchone()
-            if row is not None:
-                return _order(row), True
+            # The BEFORE INSERT trigger checks both points against the tenant's service zones.
+            if conn.execute(_CREATE_ORDER, params).fetchone() is not None:
+                self._enqueue(conn, outbox)
+                return order, True
         # A concurrent request with the same key won the insert: answer with its order.
         assert idempotency_key is not None
         with self._tx(tenant_id) as conn:
@@ -542,7 +592,7 @@ class PostgisStore:
             raise StoreUnavailable("idempotent create raced with a rollback; retry")
         return first, False
 
-    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord:
+    def get_order(self, tenant_id: str, order_id: str) -> Order:
         with self._tx(tenant_id) as conn:
             row = self._one(
                 conn,
@@ -554,55 +604,36 @@ class PostgisStore:
         return _order(row)
 
     def list_orders(
-        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
-    ) -> list[OrderRecord]:
+        self, tenant_id: str, *, state: OrderState | None = None, limit: int = 100
+    ) -> list[Order]:
+        st = None if state is None else str(state)
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
                 f"SELECT {_ORDER_COLS} FROM orders WHERE tenant_id = %s "
                 "AND (%s::text IS NULL OR state = %s) ORDER BY created_at DESC, id DESC LIMIT %s",
-                (tenant_id, state, state, limit),
+                (tenant_id, st, st, limit),
             ).fetchall()
         return [_order(r) for r in rows]
 
-    def transition_order(
-        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
-    ) -> tuple[OrderRecord, OrderEventRecord]:
-        check_state(transition.to_state)
-        t = transition
-        params = {
-            "id": order_id,
-            "tenant": tenant_id,
-            "version": expected_version,
-            "to": t.to_state,
-            "courier": t.courier_id,
-            "at": _dt(t.at),
-            "kind": t.kind or f"order.{t.to_state}",
-            "actor_kind": t.actor_kind,
-            "actor_id": t.actor_id,
-            "clat": t.courier_lat,
-            "clng": t.courier_lng,
-            "data": Jsonb(dict(t.data)),
-        }
-        with self._tx(tenant_id) as conn:
-            row = conn.execute(_TRANSITION, params).fetchone()
-            if row is None:
+    def save_transition(
+        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> Order:
+        expected = check_transition(transition)
+        new = transition.order
+        params = _order_params(new) | _event_params(transition.events) | {"expected": expected}
+        with self._tx(new.tenant) as conn:
+            if conn.execute(_SAVE_TRANSITION, params).fetchone() is None:
                 current = conn.execute(
                     "SELECT version FROM orders WHERE id = %s AND tenant_id = %s",
-                    (order_id, tenant_id),
+                    (new.id, new.tenant),
                 ).fetchone()
                 if current is None:
-                    raise NotFound("order", order_id)
-                raise StaleVersion("order", order_id, expected_version, current[0])
-            if t.outbox:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO webhook_outbox (tenant_id, event_type, order_id, payload) "
-                        "VALUES (%s, %s, %s, %s)",
-                        [(tenant_id, m.event_type, order_id, Jsonb(m.payload)) for m in t.outbox],
-                    )
-        return _order(row[:_N_ORDER_COLS]), _event(row[_N_ORDER_COLS + 1 :])
+                    raise NotFound("order", new.id)
+                raise StaleVersion("order", new.id, expected, current[0])
+            self._enqueue(conn, outbox)
+        return new
 
-    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]:
+    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
         with self._tx(tenant_id) as conn:
             self._one(
                 conn,
@@ -617,15 +648,28 @@ class PostgisStore:
             ).fetchall()
         return [_event(r) for r in rows]
 
-    def pending_outbox(self, tenant_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-        """Undelivered webhook rows of a tenant, oldest first: ``(id, event_type, payload)``."""
+    def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
-                "SELECT id, event_type, payload FROM webhook_outbox "
+                "SELECT message_id, event_id, tenant_id, endpoint_id, event_type, ordering_key, "
+                "sequence, body, created_at FROM webhook_outbox "
                 "WHERE tenant_id = %s AND delivered_at IS NULL ORDER BY id",
                 (tenant_id,),
             ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [
+            OutboxMessage(
+                id=r[0],
+                event_id=r[1],
+                tenant=r[2],
+                endpoint_id=r[3],
+                event_type=r[4],
+                ordering_key=r[5],
+                sequence=r[6],
+                body=bytes(r[7]),
+                created_at=r[8].timestamp(),
+            )
+            for r in rows
+        ]
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(

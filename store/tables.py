@@ -233,14 +233,13 @@ ledger_entries = sa.Table(
 sa.Index(None, ledger_entries.c.journal_id)
 sa.Index(None, ledger_entries.c.tenant_id, ledger_entries.c.account, ledger_entries.c.currency)
 
+# One row per `orders.webhooks.OutboxMessage`, written in the transaction of the state change.
 webhook_outbox = sa.Table(
     "webhook_outbox",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     _tenant(),
     sa.Column("event_type", sa.Text, nullable=False),
-    sa.Column("order_id", sa.Text),
-    sa.Column("payload", JSONB, nullable=False),
     _now(),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
@@ -248,8 +247,17 @@ webhook_outbox = sa.Table(
     ),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("endpoint_id", sa.Text, nullable=False),
+    sa.Column("ordering_key", sa.Text, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
 )
 sa.Index(None, webhook_outbox.c.next_attempt_at, postgresql_where=sa.text("delivered_at IS NULL"))
+sa.Index(
+    None, webhook_outbox.c.endpoint_id, webhook_outbox.c.ordering_key, webhook_outbox.c.sequence
+)
 
 TRUNCATE_ORDER = [t.name for t in reversed(metadata.sorted_tables)]
 """Every table, dependents first (tests reset with one TRUNCATE)."""

@@ -20,9 +20,8 @@ from store.errors import (
     from_database_error,
 )
 from store.postgis import PostgisStore, conninfo_from_url
-from store.records import NewOrder
 from store.throwaway import Cluster, create_postgis_database
-from tests.store.conftest import square
+from tests.store.conftest import new_order, square
 
 pytestmark = pytest.mark.postgis
 
@@ -148,7 +147,7 @@ def test_the_database_itself_refuses_orders_outside_service_zones(
     mapped = from_database_error(info.value, tenant_id="acme")
     assert isinstance(mapped, OutsideServiceZone) and mapped.points == ("dropoff",)
     with pytest.raises(OutsideServiceZone):
-        pg_store.create_order("acme", NewOrder(0.5, 0.5, 5.0, 5.0))
+        pg_store.create_order(new_order("acme", (0.5, 0.5), (5.0, 5.0)))
     assert _sql(postgis_url, "SELECT count(*) FROM orders") == [(0,)]
     assert _sql(postgis_url, "SELECT count(*) FROM order_events") == [(0,)]
 
@@ -164,7 +163,7 @@ def test_concurrent_requests_with_one_key_create_exactly_one_order(
     def create() -> None:
         barrier.wait()
         order, created = pg_store.create_order(
-            "acme", NewOrder(0.5, 0.5, 0.6, 0.6), idempotency_key="same"
+            new_order("acme", (0.5, 0.5), (0.6, 0.6)), idempotency_key="same", fingerprint="f"
         )
         results.append((order.id, created))
 
@@ -209,7 +208,7 @@ def test_cli_db_upgrade_and_prune(
     runner = CliRunner()
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert "revision 0002" in result.output
     store = PostgisStore(url, pool_size=1, start_flusher=False)
     try:
         store.create_tenant("Acme", tenant_id="acme")

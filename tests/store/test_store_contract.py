@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from geo.errors import InvalidGeometry
+from orders.lifecycle import accept, offer, pick_up
+from orders.model import Actor, ActorKind, OrderState, Position, TimeWindow
+from orders.webhooks import new_endpoint, outbox_for_order_events
 from store.errors import (
     AlreadyExists,
     IdempotencyConflict,
@@ -16,18 +19,11 @@ from store.errors import (
     StaleVersion,
 )
 from store.interface import Store
-from store.records import NewOrder, OutboxMessage, Transition
-from tests.store.conftest import square
+from tests.store.conftest import new_order, square
 
 ZONE = square(13.30, 52.45, 0.2)  # Berlin-ish: lng 13.30..13.50, lat 52.45..52.65
 INSIDE = (52.50, 13.35)
 OUTSIDE = (52.80, 13.35)
-
-
-def _order(
-    pickup: tuple[float, float] = INSIDE, dropoff: tuple[float, float] = INSIDE, **kw: Any
-) -> NewOrder:
-    return NewOrder(pickup[0], pickup[1], dropoff[0], dropoff[1], **kw)
 
 
 @pytest.fixture
@@ -214,29 +210,32 @@ def test_in_service_zone_counts_only_active_service_zones_of_the_tenant(
     ]
 
 
-# -- orders ---------------------------------------------------------------------------------
+# -- orders -------------------------------------------------------------------------------
+
+DISPATCH = Actor(ActorKind.SYSTEM, "dispatch")
 
 
-def test_order_create_get_list_and_created_event(store: Store, tenant: str, other: str) -> None:
-    order, created = store.create_order(
-        tenant,
-        _order(size=2, amount_minor=1250, currency="EUR", pickup_window=(10.0, 20.0)),
-        at=1000.0,
-    )
-    assert created and order.state == "created" and order.version == 1
-    assert (order.pickup_lat, order.pickup_lng) == INSIDE
-    assert order.pickup_window == (10.0, 20.0) and order.amount_minor == 1250
-    assert order.created_at == pytest.approx(1000.0)
+def test_order_create_get_list_and_events(store: Store, tenant: str, other: str) -> None:
+    created = new_order(tenant, INSIDE, INSIDE, size=2, pickup_window=TimeWindow(10.0, 20.0))
+    order, is_new = store.create_order(created)
+    assert is_new and order == created.order
     assert store.get_order(tenant, order.id) == order
     assert store.list_orders(tenant) == [order]
-    assert store.list_orders(tenant, state="delivered") == []
-    events = store.list_order_events(tenant, order.id)
-    assert [(e.seq, e.kind, e.from_state, e.to_state, e.actor_id) for e in events] == [
-        (1, "order.created", None, "created", tenant)
-    ]
+    assert store.list_orders(tenant, state=OrderState.DELIVERED) == []
+    assert store.list_order_events(tenant, order.id) == list(created.events)
     with pytest.raises(NotFound):
         store.get_order(other, order.id)
+    with pytest.raises(NotFound):
+        store.list_order_events(other, order.id)
     assert store.list_orders(other) == []
+
+
+def test_orders_list_newest_first(store: Store, tenant: str) -> None:
+    ids = [
+        store.create_order(new_order(tenant, INSIDE, INSIDE, at=t))[0].id for t in (1.0, 3.0, 2.0)
+    ]
+    assert [o.id for o in store.list_orders(tenant)] == [ids[1], ids[2], ids[0]]
+    assert [o.id for o in store.list_orders(tenant, limit=1)] == [ids[1]]
 
 
 @pytest.mark.parametrize(
@@ -255,88 +254,109 @@ def test_order_outside_service_zone_is_refused_naming_the_point(
     points: tuple[str, ...],
 ) -> None:
     with pytest.raises(OutsideServiceZone) as info:
-        store.create_order(tenant, _order(pickup, dropoff), idempotency_key="k1")
+        store.create_order(
+            new_order(tenant, pickup, dropoff), idempotency_key="k1", fingerprint="f"
+        )
     assert info.value.points == points
     assert all(p in str(info.value) for p in points)
     assert store.list_orders(tenant) == []
+    # The refused request kept nothing: its key is free for a corrected request.
+    assert store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="k1", fingerprint="g"
+    )[1]
 
 
 def test_zone_check_ignores_other_tenants_inactive_and_non_service_fences(
     store: Store, tenant: str, other: str
 ) -> None:
     with pytest.raises(OutsideServiceZone):
-        store.create_order(other, _order())
+        store.create_order(new_order(other, INSIDE, INSIDE))
     store.update_geofence(tenant, "zone-1", active=False)
     store.create_geofence(tenant, "hub", ZONE)
     with pytest.raises(OutsideServiceZone):
-        store.create_order(tenant, _order())
+        store.create_order(new_order(tenant, INSIDE, INSIDE))
     store.update_geofence(tenant, "zone-1", active=True)
-    assert store.create_order(tenant, _order())[1]
+    assert store.create_order(new_order(tenant, INSIDE, INSIDE))[1]
 
 
 def test_order_on_the_zone_boundary_is_accepted(store: Store, tenant: str) -> None:
-    order, created = store.create_order(tenant, _order((52.45, 13.40), (52.65, 13.50)))
+    order, created = store.create_order(new_order(tenant, (52.45, 13.40), (52.65, 13.50)))
     assert created and order.dropoff_lng == 13.50
 
 
-def test_idempotency_same_body_returns_first_other_body_conflicts(
+def test_idempotency_same_fingerprint_returns_first_other_conflicts(
     store: Store, tenant: str, other: str
 ) -> None:
     store.create_geofence(other, "service_zone", ZONE)
-    first, created = store.create_order(tenant, _order(), idempotency_key="abc")
-    again, created_again = store.create_order(tenant, _order(), idempotency_key="abc")
+    first, created = store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
+    again, created_again = store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
     assert created and not created_again and again == first
     with pytest.raises(IdempotencyConflict):
-        store.create_order(tenant, _order(size=5), idempotency_key="abc")
-    theirs, created_theirs = store.create_order(other, _order(), idempotency_key="abc")
+        store.create_order(
+            new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f2"
+        )
+    theirs, created_theirs = store.create_order(
+        new_order(other, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
     assert created_theirs and theirs.id != first.id
     assert len(store.list_orders(tenant)) == 1
-
-
-def test_invalid_order_reports_every_field(store: Store, tenant: str) -> None:
-    bad = NewOrder(95.0, 13.4, 52.5, float("nan"), size=-1, amount_minor=-5, currency="eur")
     with pytest.raises(InvalidRecord) as info:
-        store.create_order(tenant, bad)
-    fields = {p[0] for p in info.value.problems}
-    assert {"pickup_lat", "dropoff_lng", "size", "amount_minor", "currency"} <= fields
-    assert store.list_orders(tenant) == []
+        store.create_order(new_order(tenant, INSIDE, INSIDE), idempotency_key="no-body")
+    assert info.value.field == "fingerprint"
 
 
-def test_transition_writes_order_event_and_checks_version(
+def test_duplicate_order_id_is_refused(store: Store, tenant: str) -> None:
+    store.create_order(new_order(tenant, INSIDE, INSIDE, order_id="o1"))
+    with pytest.raises(AlreadyExists):
+        store.create_order(new_order(tenant, INSIDE, INSIDE, order_id="o1"))
+
+
+def test_transitions_write_order_events_and_outbox_and_check_versions(
     store: Store, tenant: str, other: str
 ) -> None:
     store.create_courier(tenant, courier_id="c1")
-    order, _ = store.create_order(tenant, _order())
-    t = Transition(
-        "assigned",
-        at=2000.0,
-        actor_kind="system",
-        actor_id="dispatch",
-        courier_id="c1",
-        courier_lat=52.5,
-        courier_lng=13.4,
-        data={"eta_s": 300},
-        outbox=(OutboxMessage("order.assigned", {"order_id": order.id}),),
+    endpoint = new_endpoint(
+        "ep1", tenant, "https://example.com/hook", "s" * 32, ["order.offered", "order.assigned"]
     )
-    updated, event = store.transition_order(tenant, order.id, 1, t)
-    assert (updated.state, updated.version, updated.courier_id) == ("assigned", 2, "c1")
-    assert (event.seq, event.kind, event.from_state, event.to_state) == (
-        2,
-        "order.assigned",
-        "created",
-        "assigned",
-    )
-    assert (event.courier_lat, event.courier_lng, event.data) == (52.5, 13.4, {"eta_s": 300})
-    assert store.get_order(tenant, order.id) == updated
-    assert [e.seq for e in store.list_order_events(tenant, order.id)] == [1, 2]
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    offered = offer(order, "c1", at=2000.0, actor=DISPATCH, position=Position(52.5, 13.4))
+    outbox = outbox_for_order_events(offered.events, [endpoint])
+    assert store.save_transition(offered, outbox=outbox) == offered.order
+    assert store.get_order(tenant, order.id) == offered.order
     with pytest.raises(StaleVersion) as info:
-        store.transition_order(tenant, order.id, 1, t)
+        store.save_transition(offer(order, "c1", at=2001.0, actor=DISPATCH))
     assert (info.value.expected, info.value.actual) == (1, 2)
-    with pytest.raises(NotFound):
-        store.transition_order(other, order.id, 2, t)
-    with pytest.raises(InvalidRecord):
-        store.transition_order(tenant, order.id, 2, Transition("lost", 1.0, "system", "x"))  # type: ignore[arg-type]
-    assert store.get_order(tenant, order.id) == updated
+    accepted = accept(offered.order, "c1", at=2100.0)
+    store.save_transition(accepted, outbox=outbox_for_order_events(accepted.events, [endpoint]))
+    events = store.list_order_events(tenant, order.id)
+    assert events == [
+        *new_order(tenant, INSIDE, INSIDE, order_id=order.id).events,
+        *offered.events,
+        *accepted.events,
+    ]
+    assert events[1].courier_position == Position(52.5, 13.4)
+    pending = store.pending_outbox(tenant)
+    assert [m.event_type for m in pending] == ["order.offered", "order.assigned"]
+    assert pending[0] == outbox[0]
+    picked = pick_up(accepted.order, "c1", at=2200.0)
+    store.save_transition(picked, outbox=outbox)  # already enqueued: deterministic ids, no-op
+    assert len(store.pending_outbox(tenant)) == 2
+    assert store.pending_outbox(other) == []
+
+
+def test_transition_to_unknown_courier_or_other_tenant_changes_nothing(
+    store: Store, tenant: str
+) -> None:
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    with pytest.raises(NotFound) as info:
+        store.save_transition(offer(order, "ghost", at=2000.0, actor=DISPATCH))
+    assert info.value.kind == "courier"
+    assert store.get_order(tenant, order.id) == order
+    assert len(store.list_order_events(tenant, order.id)) == 1
 
 
 # -- tracks ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from store.errors import OutsideServiceZone
 from store.memory import MemoryStore
 from store.postgis import PostgisStore
-from store.records import NewOrder
+from tests.store.conftest import new_order
 
 pytestmark = pytest.mark.postgis
 
@@ -135,10 +135,10 @@ def test_order_creation_on_both_stores_follows_the_same_predicate(
     for lng, lat in sample:
         expected = any(g.covers(shapely.Point(lng, lat)) for g in geoms)
         for s in (pg_store, memory):
-            order = NewOrder(lat, lng, *INSIDE)
+            order = new_order("acme", (lat, lng), INSIDE)
             if expected:
-                assert s.create_order("acme", order)[1]
+                assert s.create_order(order)[1]
             else:
                 with pytest.raises(OutsideServiceZone) as info:
-                    s.create_order("acme", order)
+                    s.create_order(order)
                 assert info.value.points == ("pickup",)
