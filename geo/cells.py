@@ -94,7 +94,7 @@ class CellGeometry:
     every point closer than this to the centre lies in the cell."""
 
 
-def _angle(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+def central_angle(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
     cx = a[1] * b[2] - a[2] * b[1]
     cy = a[2] * b[0] - a[0] * b[2]
     cz = a[0] * b[1] - a[1] * b[0]
@@ -114,7 +114,7 @@ def cell_geometry(cell: int) -> CellGeometry:
     lat, lng = h3i.cell_to_latlng(cell)
     c = unit_vector(lat, lng)
     verts = [unit_vector(a, b) for a, b in h3i.cell_to_boundary(cell)]
-    circum = max(_angle(c, v) for v in verts)
+    circum = max(central_angle(c, v) for v in verts)
     inner = math.pi
     for i, a in enumerate(verts):
         b = verts[(i + 1) % len(verts)]
@@ -146,7 +146,7 @@ def disk_cover_radius_m(cell: int, k: int) -> float:
     best = math.pi
     for other in outer:
         g = cell_geometry(other)
-        best = min(best, _angle(centre, g.xyz) - g.circumradius)
+        best = min(best, central_angle(centre, g.xyz) - g.circumradius)
     return max(0.0, best * EARTH_RADIUS_M * (1 - 1e-9) - 1e-3)
 
 
@@ -164,7 +164,7 @@ def ring_for_radius(
     if not isinstance(radius_m, (int, float)) or not math.isfinite(radius_m) or radius_m < 0:
         raise InvalidParameter("radius_m", radius_m, "need a finite number >= 0")
     cell = cell_of(lat, lng, resolution)
-    offset = _angle(unit_vector(lat, lng), cell_geometry(cell).xyz) * EARTH_RADIUS_M
+    offset = central_angle(unit_vector(lat, lng), cell_geometry(cell).xyz) * EARTH_RADIUS_M
     return ring_for_offset(cell, offset, float(radius_m), max_k)
 
 

@@ -76,7 +76,9 @@ class PaymentIntent:
     """How an order is paid. Amounts are integer minor units of ``currency``.
 
     ``seen_updates`` and ``refund_ids`` make provider updates idempotent; the store may keep
-    them in side tables with unique constraints instead of on the row.
+    them in side tables with unique constraints instead of on the row. ``pending_refunds``
+    holds ``(refund id, amount)`` asked of the provider and not confirmed yet: they are not
+    refundable again.
     """
 
     id: str
@@ -92,6 +94,7 @@ class PaymentIntent:
     captured_minor: int = 0
     refunded_minor: int = 0
     refund_ids: frozenset[str] = frozenset()
+    pending_refunds: tuple[tuple[str, int], ...] = ()
     seen_updates: frozenset[str] = frozenset()
     failure_reason: str | None = None
     cash_courier_id: str | None = None
@@ -100,7 +103,9 @@ class PaymentIntent:
 
     @property
     def refundable_minor(self) -> int:
-        return self.captured_minor - self.refunded_minor
+        """Captured, not refunded, and not being refunded."""
+        pending = sum(amount for _, amount in self.pending_refunds)
+        return self.captured_minor - self.refunded_minor - pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +284,33 @@ def collect_cash(intent: PaymentIntent, courier_id: str, *, at: float) -> Paymen
     )
 
 
+def request_refund(
+    intent: PaymentIntent, refund_id: str, amount_minor: int, *, at: float
+) -> PaymentResult:
+    """Reserve a refund before asking the provider for it (persist, then call the provider).
+
+    Asking again with the same id and amount is a no-op, so a crashed request can be retried.
+
+    Raises
+    ------
+    RefundExceedsCapture
+        More than what is captured, not refunded and not already being refunded.
+    InvalidPayment
+        An id already used for another amount or an already confirmed refund.
+    """
+    if (refund_id, amount_minor) in intent.pending_refunds:
+        return PaymentResult(intent, changed=False, note="refund already requested")
+    if refund_id in intent.refund_ids or any(r == refund_id for r, _ in intent.pending_refunds):
+        raise InvalidPayment([("refund_id", refund_id, "already used")])
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise InvalidPayment([("amount_minor", amount_minor, "must be an integer")])
+    if not 0 < amount_minor <= intent.refundable_minor:
+        raise RefundExceedsCapture(intent.id, amount_minor, intent.refundable_minor)
+    return _change(
+        intent, at=at, pending_refunds=(*intent.pending_refunds, (refund_id, amount_minor))
+    )
+
+
 def apply_update(intent: PaymentIntent, update: ProviderUpdate, *, billed: bool) -> PaymentResult:
     """Apply a provider update once.
 
@@ -369,9 +401,13 @@ def _refund(
         return _change(intent, at=update.at, note="refund already applied", **seen)
     if intent.captured_minor == 0:
         raise CallbackRejected(intent.id, "refund_id", refund_id, "no capture known yet")
-    amount = update.amount_minor if update.amount_minor is not None else intent.refundable_minor
-    if not 0 < amount <= intent.refundable_minor:
-        raise RefundExceedsCapture(intent.id, amount, intent.refundable_minor)
+    reserved = dict(intent.pending_refunds).get(refund_id)
+    available = intent.refundable_minor + (reserved or 0)
+    amount = update.amount_minor if update.amount_minor is not None else (reserved or available)
+    if reserved is not None and amount != reserved:
+        raise ProviderMismatch(intent.id, "amount_minor", amount, reserved)
+    if not 0 < amount <= available:
+        raise RefundExceedsCapture(intent.id, amount, available)
     refunded = intent.refunded_minor + amount
     to_state = P.REFUNDED if refunded == intent.captured_minor else P.PARTIALLY_REFUNDED
     entry = refund_entry(intent, refund_id, amount, at=update.at, billed=billed)
@@ -383,5 +419,6 @@ def _refund(
         data={**data, "refund_id": refund_id, "amount_minor": amount},
         refunded_minor=refunded,
         refund_ids=intent.refund_ids | {refund_id},
+        pending_refunds=tuple(r for r in intent.pending_refunds if r[0] != refund_id),
         **seen,
     )

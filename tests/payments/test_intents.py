@@ -21,6 +21,7 @@ from payments.intents import (
     cancel_intent,
     collect_cash,
     create_intent,
+    request_refund,
 )
 from payments.ledger import AccountKind, Ledger
 from tests.orders.conftest import make_order
@@ -163,3 +164,21 @@ def test_cash_is_collected_into_the_couriers_cash_account() -> None:
     assert (debit.account.kind, debit.account.holder) == (AccountKind.CASH_HELD_BY_COURIER, "c1")
     with pytest.raises(InvalidPayment):
         collect_cash(make_intent(), "c1", at=3.0)
+
+
+def test_refunds_in_flight_are_reserved() -> None:
+    paid = apply_update(make_intent(), upd(U.SUCCEEDED, "cap"), billed=False).intent
+    asked = request_refund(paid, "rf1", 100_000, at=2.0)
+    assert asked.intent.refundable_minor == 50_000 and asked.events == () and asked.entries == ()
+    assert not request_refund(asked.intent, "rf1", 100_000, at=3.0).changed  # retried request
+    with pytest.raises(InvalidPayment):
+        request_refund(asked.intent, "rf1", 1, at=3.0)
+    with pytest.raises(RefundExceedsCapture):
+        request_refund(asked.intent, "rf2", 50_001, at=3.0)
+    with pytest.raises(ProviderMismatch):
+        apply_update(
+            asked.intent, upd(U.REFUNDED, "u", refund_id="rf1", amount_minor=99), billed=False
+        )
+    done = apply_update(asked.intent, upd(U.REFUNDED, "u", refund_id="rf1"), billed=False).intent
+    assert done.pending_refunds == () and done.refunded_minor == 100_000
+    assert done.refundable_minor == 50_000 and done.state is P.PARTIALLY_REFUNDED
