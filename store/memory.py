@@ -55,12 +55,24 @@ def _indexed(geom: FenceGeometry) -> Geofence:
 
 
 class _Track:
-    """One courier's positions as appended chunks of (ts, lat, lng) columns."""
+    """One courier's positions as appended chunks of (ts, lat, lng) columns, newest kept."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("cap", "chunks", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.chunks: list[npt.NDArray[np.float64]] = []
+        self.size = 0
+
+    def append(self, rows: npt.NDArray[np.float64]) -> None:
+        """Add rows; beyond ``cap`` the oldest positions (by ts) are forgotten."""
+        self.chunks.append(rows)
+        self.size += rows.shape[0]
+        if self.size > self.cap:
+            rows = np.concatenate(self.chunks)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")][-self.cap :]
+            self.chunks = [rows]
+            self.size = rows.shape[0]
 
     def window(self, start: float, end: float) -> npt.NDArray[np.float64]:
         """Rows ``[ts, lat, lng]`` with ``start <= ts <= end``, time-ordered."""
@@ -76,9 +88,15 @@ class MemoryStore:
     """`store.interface.Store` kept in process memory, guarded by one lock (thread-safe).
 
     Service-zone checks use the same planar covers predicate as PostGIS ``ST_Covers``.
+
+    Parameters
+    ----------
+    max_track_points
+        Positions kept per courier (the newest); memory stays bounded in a long demo.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_track_points: int = 100_000) -> None:
+        self.max_track_points = max_track_points
         self._lock = threading.RLock()
         self._tenants: dict[str, Tenant] = {}
         self._keys: dict[bytes, ApiKey] = {}
@@ -374,7 +392,10 @@ class MemoryStore:
                 if cid not in self._couriers:
                     self.dropped_unknown_couriers += len(idx)
                     continue
-                self._tracks.setdefault(cid, _Track()).chunks.append(rows[idx])
+                track = self._tracks.get(cid)
+                if track is None:
+                    track = self._tracks[cid] = _Track(self.max_track_points)
+                track.append(rows[idx])
 
     def flush_positions(self) -> int:
         return 0  # nothing is buffered: appended positions are queryable at once

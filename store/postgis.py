@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -707,6 +707,8 @@ class PostgisStore:
         """The track buffer's sink: one binary COPY per batch into the day partitions."""
         epoch_days = np.unique(np.floor(batch.ts / partitions.DAY_S).astype(np.int64))
         days = {partitions.day_of_epoch(d) for d in epoch_days.tolist()}
+        # One day ahead, so the partition for tomorrow exists before its first ping arrives.
+        days.add(max(days) + timedelta(days=1))
         try:
             if not days <= self._known_days:
                 # Own short transaction: creating a partition locks the parent table briefly.

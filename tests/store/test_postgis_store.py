@@ -86,6 +86,7 @@ def test_flush_creates_day_partitions_and_prune_drops_whole_days(
         "courier_positions_20260207",
         "courier_positions_20260309",
         "courier_positions_20260310",
+        "courier_positions_20260311",  # created ahead
     }
     dropped = pg_store.prune_positions(30 * DAY, now=T0)
     assert dropped == ["courier_positions_20260129", "courier_positions_20260207"]
