@@ -730,8 +730,11 @@ class PostgisStore:
                         [c for c, k in zip(b.courier_ids, known, strict=True) if k],
                         *(c[known] for c in (b.ts, b.lats, b.lngs, b.speed, b.heading, b.accuracy)),
                     )
+                # Rows in (courier, ts) order touch the btree index's pages in sequence.
+                order = np.lexsort((b.ts, nums))
                 payload = positions_copy_payload(
-                    nums, b.ts, b.lats, b.lngs, b.speed, b.heading, b.accuracy
+                    nums[order],
+                    *(c[order] for c in (b.ts, b.lats, b.lngs, b.speed, b.heading, b.accuracy)),
                 )
                 with (
                     conn.cursor() as cur,
