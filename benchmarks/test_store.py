@@ -229,6 +229,26 @@ def test_order_create_postgis(benchmark: BenchmarkFixture, pg: PostgisStore) -> 
     print(f"\norder create (PostGIS): median {benchmark.stats.stats.median * 1e3:.3f} ms")
 
 
+def test_order_create_postgis_async_commit(
+    benchmark: BenchmarkFixture, bench_postgis_url: str, pg: PostgisStore
+) -> None:
+    """Breakdown, not the store's setting: the same creates with synchronous_commit off, i.e.
+    without waiting for the WAL fsync, to separate the zone check and insert from the disk."""
+    fast = PostgisStore(
+        bench_postgis_url + "?options=-csynchronous_commit%3Doff", pool_size=1, start_flusher=False
+    )
+    requests = iter(_order_requests(20_000, 8))
+    try:
+        benchmark.pedantic(
+            lambda: fast.create_order(next(requests)), rounds=2000, iterations=1, warmup_rounds=50
+        )
+    finally:
+        fast.close()
+    print(
+        f"\norder create, async commit (PostGIS): median {benchmark.stats.stats.median * 1e3:.3f} ms"
+    )
+
+
 def test_order_create_postgis_idempotent(benchmark: BenchmarkFixture, pg: PostgisStore) -> None:
     """The same with an Idempotency-Key (one more lookup before the insert)."""
     requests = iter(enumerate(_order_requests(20_000, 7)))
