@@ -288,6 +288,7 @@ class PostgisStore:
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
         except PoolTimeout as exc:
+            self._pool.close()
             raise StoreUnavailable(f"cannot connect to the database: {exc}") from exc
         self._courier_nums: dict[str, int] = {}
         self._nums_lock = threading.Lock()

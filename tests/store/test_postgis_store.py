@@ -16,6 +16,7 @@ from store.errors import (
     DatabaseError,
     InvalidRecord,
     OutsideServiceZone,
+    StoreUnavailable,
     UnbalancedJournal,
     from_database_error,
 )
@@ -225,3 +226,15 @@ def test_cli_db_upgrade_and_prune(
     assert _sql(url, "SELECT count(*) FROM courier_positions") == [(1,)]
     bad = runner.invoke(app, ["db", "prune", "--older-than", "soon"])
     assert bad.exit_code != 0
+
+
+def test_an_unreachable_database_is_store_unavailable() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreUnavailable):
+        PostgisStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", connect_timeout_s=0.5)
+    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
+        PostgisStore("mysql://x")
