@@ -11,6 +11,7 @@ import numpy.typing as npt
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
 from orders.webhooks import OutboxMessage
+from payments.ledger import JournalEntry
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 
 FloatColumn = npt.ArrayLike
@@ -148,6 +149,26 @@ class Store(Protocol):
 
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         """Undelivered webhook messages of a tenant, in the order they were written."""
+        ...
+
+    # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------
+    def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
+        """Post entries all or nothing; return how many were new.
+
+        Entry ids are deterministic, so re-posting an identical entry is skipped (a callback
+        that arrives twice posts once).
+
+        Raises
+        ------
+        payments.errors.DuplicateEntry
+            An id already posted with other content.
+        payments.errors.AlreadyReversed
+            A reversal of an entry that is unknown or already reversed.
+        """
+        ...
+
+    def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:
+        """The tenant's entries (of one order when given), in posting order."""
         ...
 
     # -- tracks ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from geo.geofence import FenceGeometry, Geofence
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
 from orders.webhooks import OutboxMessage
+from payments.ledger import JournalEntry, Ledger
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
     AlreadyExists,
@@ -106,6 +107,7 @@ class MemoryStore:
         self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._events: dict[str, list[OrderEvent]] = {}
         self._outbox: dict[str, OutboxMessage] = {}
+        self._ledger = Ledger()
         self._tracks: dict[str, _Track] = {}
         self.dropped_unknown_couriers = 0
 
@@ -369,6 +371,22 @@ class MemoryStore:
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._lock:
             return [m for m in self._outbox.values() if m.tenant == tenant_id]
+
+    # -- ledger -------------------------------------------------------------------------
+    def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
+        entries = list(entries)
+        with self._lock:
+            for tenant_id in {e.tenant for e in entries}:
+                self.get_tenant(tenant_id)
+            return self._ledger.post_all(entries)
+
+    def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:
+        with self._lock:
+            return [
+                e
+                for e in self._ledger.entries
+                if e.tenant == tenant_id and (order_id is None or e.order_id == order_id)
+            ]
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(

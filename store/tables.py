@@ -213,25 +213,45 @@ payments = sa.Table(
 )
 sa.Index(None, payments.c.order_id)
 
-# Double entry: one journal = several rows whose signed amounts sum to zero per currency
-# (enforced by a deferred constraint trigger in the migration). Rows are never updated.
+# Double entry, as `payments.ledger`: a journal entry (header, id deterministic so a re-post is a
+# no-op) and its postings, whose signed amounts sum to zero per currency (a deferred constraint
+# trigger checks at commit). Rows are never updated; a correction is a reversing entry.
+journal_entries = sa.Table(
+    "journal_entries",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    _tenant(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),  # epoch seconds exactly as posted
+    sa.Column("order_id", sa.Text),
+    sa.Column("intent_id", sa.Text),
+    sa.Column("reverses", sa.Text, sa.ForeignKey("journal_entries.id"), unique=True),
+    sa.Column("meta", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    _now(),
+)
+sa.Index(None, journal_entries.c.tenant_id, journal_entries.c.order_id)
+
 ledger_entries = sa.Table(
     "ledger_entries",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     _tenant(),
-    sa.Column("journal_id", sa.Text, nullable=False),
-    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("journal_id", sa.Text, sa.ForeignKey("journal_entries.id"), nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.id")),
-    sa.Column("payment_id", sa.Text, sa.ForeignKey("payments.id")),
-    sa.Column("reverses_journal_id", sa.Text),
-    sa.Column("memo", sa.Text, nullable=False, server_default=""),
     _now(),
+    sa.Column("account_kind", sa.Text, nullable=False),
+    sa.Column("account_holder", sa.Text, nullable=False, server_default=""),
 )
 sa.Index(None, ledger_entries.c.journal_id)
-sa.Index(None, ledger_entries.c.tenant_id, ledger_entries.c.account, ledger_entries.c.currency)
+sa.Index(
+    None,
+    ledger_entries.c.tenant_id,
+    ledger_entries.c.account_kind,
+    ledger_entries.c.account_holder,
+    ledger_entries.c.currency,
+)
 
 # One row per `orders.webhooks.OutboxMessage`, written in the transaction of the state change.
 webhook_outbox = sa.Table(

@@ -185,21 +185,30 @@ def test_ledger_journals_must_balance_and_entries_are_immutable(
     pg_store: PostgisStore, postgis_url: str
 ) -> None:
     pg_store.create_tenant("Acme", tenant_id="acme")
-    entry = "INSERT INTO ledger_entries (tenant_id, journal_id, account, amount_minor, currency) VALUES ('acme', %s, %s, %s, %s)"
+    head = (
+        "INSERT INTO journal_entries (id, tenant_id, kind, currency, at) "
+        "VALUES (%s, 'acme', 'test', 'EUR', 0)"
+    )
+    line = (
+        "INSERT INTO ledger_entries (tenant_id, journal_id, account_kind, amount_minor, currency) "
+        "VALUES ('acme', %s, %s, %s, 'EUR')"
+    )
     with psycopg.connect(conninfo_from_url(postgis_url)) as conn:
         with conn.transaction():
-            conn.execute(entry, ("j1", "receivable", 500, "EUR"))
-            conn.execute(entry, ("j1", "merchant_payable", -500, "EUR"))
+            conn.execute(head, ("j1",))
+            conn.execute(line, ("j1", "customer_receivable", 500))
+            conn.execute(line, ("j1", "merchant_payable", -500))
         with pytest.raises(psycopg.Error) as info, conn.transaction():
-            conn.execute(entry, ("j2", "receivable", 500, "EUR"))
-            conn.execute(entry, ("j2", "merchant_payable", -400, "EUR"))
+            conn.execute(head, ("j2",))
+            conn.execute(line, ("j2", "customer_receivable", 500))
+            conn.execute(line, ("j2", "merchant_payable", -400))
         assert isinstance(from_database_error(info.value), UnbalancedJournal)
-        with pytest.raises(psycopg.Error) as info, conn.transaction():
-            conn.execute("UPDATE ledger_entries SET amount_minor = 0")
-        assert isinstance(from_database_error(info.value), InvalidRecord)
-    assert _sql(
-        postgis_url, "SELECT journal_id, sum(amount_minor)::int FROM ledger_entries GROUP BY 1"
-    ) == [("j1", 0)]
+        for table in ("ledger_entries", "journal_entries"):
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute(f"DELETE FROM {table}")
+            assert isinstance(from_database_error(info.value), InvalidRecord)
+    assert [e.id for e in pg_store.journal_entries("acme")] == ["j1"]
+    assert _sql(postgis_url, "SELECT sum(amount_minor)::int FROM ledger_entries") == [(0,)]
 
 
 def test_cli_db_upgrade_and_prune(
@@ -210,7 +219,7 @@ def test_cli_db_upgrade_and_prune(
     runner = CliRunner()
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0002" in result.output
+    assert "revision 0003" in result.output
     store = PostgisStore(url, pool_size=1, start_flusher=False)
     try:
         store.create_tenant("Acme", tenant_id="acme")
@@ -238,3 +247,36 @@ def test_an_unreachable_database_is_store_unavailable() -> None:
         PostgisStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", connect_timeout_s=0.5)
     with pytest.raises(ValueError, match="not a PostgreSQL URL"):
         PostgisStore("mysql://x")
+
+
+def test_a_journal_entry_posted_concurrently_lands_once(
+    pg_store: PostgisStore, postgis_url: str
+) -> None:
+    from payments.ledger import Account, AccountKind, journal_entry
+
+    pg_store.create_tenant("Acme", tenant_id="acme")
+    entry = journal_entry(
+        "receipt:pi_1",
+        tenant="acme",
+        kind="receipt",
+        currency="KES",
+        lines=[
+            (Account("acme", AccountKind.CUSTOMER_RECEIVABLE), -900),
+            (Account("acme", AccountKind.CASH_HELD_BY_COURIER, "c1"), 900),
+        ],
+        at=5.0,
+    )
+    barrier = threading.Barrier(5)
+    counts: list[int] = []
+
+    def post() -> None:
+        barrier.wait()
+        counts.append(pg_store.post_journal_entries([entry]))
+
+    threads = [threading.Thread(target=post) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(counts) == [0, 0, 0, 0, 1]
+    assert _sql(postgis_url, "SELECT count(*) FROM ledger_entries") == [(2,)]

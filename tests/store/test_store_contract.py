@@ -10,6 +10,16 @@ from geo.errors import InvalidGeometry
 from orders.lifecycle import accept, offer, pick_up
 from orders.model import Actor, ActorKind, OrderState, Position, TimeWindow
 from orders.webhooks import new_endpoint, outbox_for_order_events
+from payments.errors import AlreadyReversed, DuplicateEntry
+from payments.ledger import (
+    Account,
+    AccountKind,
+    JournalEntry,
+    balances,
+    journal_entry,
+    reversal_of,
+    totals_per_currency,
+)
 from store.errors import (
     AlreadyExists,
     IdempotencyConflict,
@@ -423,3 +433,67 @@ def test_invalid_positions_are_refused_whole(store: Store, tenant: str) -> None:
         store.append_positions(["c1"], [1.0, 2.0], [0.0], [0.0])
     store.flush_positions()
     assert store.courier_track(tenant, "c1", 0.0, 10.0) is None
+
+
+# -- ledger ---------------------------------------------------------------------------------
+
+
+def _entry(tenant: str, entry_id: str, amount: int, order_id: str | None = None) -> JournalEntry:
+    return journal_entry(
+        entry_id,
+        tenant=tenant,
+        kind="receipt",
+        currency="EUR",
+        lines=[
+            (Account(tenant, AccountKind.CUSTOMER_RECEIVABLE), amount),
+            (Account(tenant, AccountKind.COURIER_EARNINGS, "c1"), -amount),
+        ],
+        at=1_700_000_000.123456789,
+        order_id=order_id,
+        meta={"note": "x"},
+    )
+
+
+def test_journal_entries_post_once_and_read_back_in_order(
+    store: Store, tenant: str, other: str
+) -> None:
+    a, b = _entry(tenant, "receipt:1", 500, "o1"), _entry(tenant, "receipt:2", 700, "o2")
+    assert store.post_journal_entries([a, b]) == 2
+    assert store.post_journal_entries([a]) == 0  # a callback arriving twice posts once
+    assert store.journal_entries(tenant) == [a, b]
+    assert store.journal_entries(tenant, order_id="o2") == [b]
+    assert store.journal_entries(other) == []
+    assert totals_per_currency(store.journal_entries(tenant)) == {"EUR": 0}
+
+
+def test_journal_posting_is_all_or_nothing(store: Store, tenant: str) -> None:
+    store.post_journal_entries([_entry(tenant, "receipt:1", 500)])
+    with pytest.raises(DuplicateEntry):
+        store.post_journal_entries(
+            [_entry(tenant, "receipt:2", 100), _entry(tenant, "receipt:1", 999)]
+        )
+    assert [e.id for e in store.journal_entries(tenant)] == ["receipt:1"]
+    with pytest.raises(NotFound):
+        store.post_journal_entries([_entry("ghost", "receipt:9", 1)])
+
+
+def test_reversals_happen_once_and_only_of_known_entries(store: Store, tenant: str) -> None:
+    entry = _entry(tenant, "receipt:1", 500)
+    store.post_journal_entries([entry])
+    reversal = reversal_of(entry, entry_id="reversal:receipt:1", at=2.0, reason="refund")
+    assert store.post_journal_entries([reversal]) == 1
+    again = reversal_of(entry, entry_id="reversal2:receipt:1", at=3.0, reason="again")
+    with pytest.raises(AlreadyReversed):
+        store.post_journal_entries([again])
+    unknown = reversal_of(
+        _entry(tenant, "receipt:404", 5), entry_id="reversal:404", at=3.0, reason="x"
+    )
+    with pytest.raises(AlreadyReversed):
+        store.post_journal_entries([unknown])
+    assert [e.id for e in store.journal_entries(tenant)] == ["receipt:1", "reversal:receipt:1"]
+    assert (
+        balances(store.journal_entries(tenant))[
+            (Account(tenant, AccountKind.CUSTOMER_RECEIVABLE), "EUR")
+        ]
+        == 0
+    )
