@@ -12,6 +12,7 @@ import psycopg
 import shapely
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from geo.coords import validate_arrays
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
     StoreUnavailable,
@@ -299,8 +300,7 @@ class PostgisStore(PostgisOrders, PostgisLedger, PostgisTracks):
     def in_service_zone(
         self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
     ) -> npt.NDArray[np.bool_]:
-        la = np.asarray(lats, dtype=np.float64)
-        ln = np.asarray(lngs, dtype=np.float64)
+        la, ln = validate_arrays(lats, lngs)
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT hexdispatch_in_service_zone(%s, ST_SetSRID(ST_MakePoint(u.lng, u.lat), 4326)) "

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from geo.errors import InvalidGeometry
+from geo.errors import InvalidCoordinate, InvalidGeometry
 from orders.lifecycle import accept, offer, pick_up
 from orders.model import Actor, ActorKind, OrderState, Position, TimeWindow
 from orders.webhooks import new_endpoint, outbox_for_order_events
@@ -497,3 +497,9 @@ def test_reversals_happen_once_and_only_of_known_entries(store: Store, tenant: s
         ]
         == 0
     )
+
+
+def test_in_service_zone_refuses_invalid_coordinates(store: Store, tenant: str) -> None:
+    with pytest.raises(InvalidCoordinate) as info:
+        store.in_service_zone(tenant, [52.5, float("nan")], [13.4, 200.0])
+    assert {p[0] for p in info.value.problems} == {"lat[1]", "lng[1]"}
