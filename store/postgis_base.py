@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from orders.webhooks import OutboxMessage
 from store.errors import (
     NotFound,
     StoreUnavailable,
@@ -58,3 +59,28 @@ class PostgisBase:
         if row is None:
             raise NotFound(kind, id)
         return row
+
+    def _enqueue(self, conn: psycopg.Connection[Row], outbox: Sequence[OutboxMessage]) -> None:
+        """Outbox rows in the caller's transaction; message ids are deterministic (no dupes)."""
+        if not outbox:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO webhook_outbox (message_id, event_id, tenant_id, endpoint_id, "
+                "event_type, ordering_key, sequence, body, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+                [
+                    (
+                        m.id,
+                        m.event_id,
+                        m.tenant,
+                        m.endpoint_id,
+                        m.event_type,
+                        m.ordering_key,
+                        m.sequence,
+                        m.body,
+                        to_datetime(m.created_at),
+                    )
+                    for m in outbox
+                ],
+            )

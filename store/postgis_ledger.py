@@ -56,55 +56,59 @@ class PostgisLedger(PostgisBase):
         entries = list(entries)
         if not entries:
             return 0
-        new = 0
         with self._tx(entries[0].tenant) as conn:
-            for e in entries:
-                try:
-                    with conn.transaction():  # a savepoint: name the failing entry
-                        row = conn.execute(
-                            "INSERT INTO journal_entries (id, tenant_id, kind, currency, at, "
-                            "order_id, intent_id, reverses, meta) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                            "ON CONFLICT (id) DO NOTHING RETURNING id",
-                            (
-                                e.id,
-                                e.tenant,
-                                e.kind,
-                                e.currency,
-                                e.at,
-                                e.order_id,
-                                e.intent_id,
-                                e.reverses,
-                                Jsonb(dict(e.meta)),
-                            ),
-                        ).fetchone()
-                except psycopg.errors.UniqueViolation as exc:
-                    raise AlreadyReversed(e.reverses or e.id, "is already reversed") from exc
-                except psycopg.errors.ForeignKeyViolation as exc:
-                    if e.reverses and "reverses" in str(exc.diag.constraint_name):
-                        raise AlreadyReversed(e.reverses, "is not in the ledger") from exc
-                    raise
-                if row is None:
-                    if self._journal(conn, "id = %s", (e.id,)) != [e]:
-                        raise DuplicateEntry(e.id)
-                    continue
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO ledger_entries (tenant_id, journal_id, account_kind, "
-                        "account_holder, amount_minor, currency) VALUES (%s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                e.tenant,
-                                e.id,
-                                str(p.account.kind),
-                                p.account.holder,
-                                p.amount_minor,
-                                p.currency,
-                            )
-                            for p in e.postings
-                        ],
-                    )
-                new += 1
+            return self._post_entries(conn, entries)
+
+    def _post_entries(self, conn: psycopg.Connection[Row], entries: Sequence[JournalEntry]) -> int:
+        """Post in the caller's transaction; return how many entries were new."""
+        new = 0
+        for e in entries:
+            try:
+                with conn.transaction():  # a savepoint: name the failing entry
+                    row = conn.execute(
+                        "INSERT INTO journal_entries (id, tenant_id, kind, currency, at, "
+                        "order_id, intent_id, reverses, meta) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                        "ON CONFLICT (id) DO NOTHING RETURNING id",
+                        (
+                            e.id,
+                            e.tenant,
+                            e.kind,
+                            e.currency,
+                            e.at,
+                            e.order_id,
+                            e.intent_id,
+                            e.reverses,
+                            Jsonb(dict(e.meta)),
+                        ),
+                    ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                raise AlreadyReversed(e.reverses or e.id, "is already reversed") from exc
+            except psycopg.errors.ForeignKeyViolation as exc:
+                if e.reverses and "reverses" in str(exc.diag.constraint_name):
+                    raise AlreadyReversed(e.reverses, "is not in the ledger") from exc
+                raise
+            if row is None:
+                if self._journal(conn, "id = %s", (e.id,)) != [e]:
+                    raise DuplicateEntry(e.id)
+                continue
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO ledger_entries (tenant_id, journal_id, account_kind, "
+                    "account_holder, amount_minor, currency) VALUES (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            e.tenant,
+                            e.id,
+                            str(p.account.kind),
+                            p.account.holder,
+                            p.amount_minor,
+                            p.currency,
+                        )
+                        for p in e.postings
+                    ],
+                )
+            new += 1
         return new
 
     def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:

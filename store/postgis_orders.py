@@ -209,30 +209,6 @@ class PostgisOrders(PostgisBase):
             raise IdempotencyConflict(tenant_id, key)
         return _order(row)
 
-    def _enqueue(self, conn: psycopg.Connection[Row], outbox: Sequence[OutboxMessage]) -> None:
-        if not outbox:
-            return
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO webhook_outbox (message_id, event_id, tenant_id, endpoint_id, "
-                "event_type, ordering_key, sequence, body, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
-                [
-                    (
-                        m.id,
-                        m.event_id,
-                        m.tenant,
-                        m.endpoint_id,
-                        m.event_type,
-                        m.ordering_key,
-                        m.sequence,
-                        m.body,
-                        to_datetime(m.created_at),
-                    )
-                    for m in outbox
-                ],
-            )
-
     def create_order(
         self,
         created: Transition,

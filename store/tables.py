@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography, Geometry
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = sa.MetaData(
     naming_convention={
@@ -190,6 +190,7 @@ assignments = sa.Table(
 )
 sa.Index(None, assignments.c.order_id)
 
+# One row per `payments.intents.PaymentIntent`; ``version`` makes updates optimistic.
 payments = sa.Table(
     "payments",
     metadata,
@@ -203,15 +204,37 @@ payments = sa.Table(
     sa.Column("refunded_minor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("provider_ref", sa.Text),
-    sa.Column("data", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     _now(),
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("cash_courier_id", sa.Text),
+    sa.Column("refund_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("seen_updates", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("pending_refunds", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.UniqueConstraint("provider", "provider_ref"),
     sa.CheckConstraint("amount_minor >= 0", name="amount"),
 )
 sa.Index(None, payments.c.order_id)
+
+payment_events = sa.Table(
+    "payment_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("intent_id", sa.Text, sa.ForeignKey("payments.id"), nullable=False),
+    _tenant(),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("from_state", sa.Text),
+    sa.Column("to_state", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.UniqueConstraint("intent_id", "seq"),
+)
 
 # Double entry, as `payments.ledger`: a journal entry (header, id deterministic so a re-post is a
 # no-op) and its postings, whose signed amounts sum to zero per currency (a deferred constraint
