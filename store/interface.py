@@ -11,6 +11,7 @@ import numpy.typing as npt
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
 from orders.webhooks import OutboxMessage
+from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 
@@ -170,6 +171,28 @@ class Store(Protocol):
     def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:
         """The tenant's entries (of one order when given), in posting order."""
         ...
+
+    # -- payments (records are `payments.intents`) ----------------------------------------
+    def save_payment(
+        self, result: PaymentResult, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> PaymentIntent:
+        """Write a payment step in one transaction: the intent (inserted at version 1, else
+        optimistic on ``version - 1``), its events, its journal entries and outbox rows.
+
+        A result with ``changed`` False writes nothing. Raises `StaleVersion`, `NotFound`
+        (the order, or the intent), and the ledger's errors (nothing is written then).
+        """
+        ...
+
+    def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent: ...
+
+    def payments_of_order(self, tenant_id: str, order_id: str) -> list[PaymentIntent]: ...
+
+    def payment_by_provider_ref(self, provider: str, provider_ref: str) -> PaymentIntent | None:
+        """The intent a provider callback points to (callbacks carry no tenant)."""
+        ...
+
+    def list_payment_events(self, tenant_id: str, intent_id: str) -> list[PaymentEvent]: ...
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(

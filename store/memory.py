@@ -18,6 +18,7 @@ from geo.geofence import FenceGeometry, Geofence
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
 from orders.webhooks import OutboxMessage
+from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry, Ledger
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
@@ -108,6 +109,9 @@ class MemoryStore:
         self._events: dict[str, list[OrderEvent]] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._ledger = Ledger()
+        self._intents: dict[str, PaymentIntent] = {}
+        self._intent_refs: dict[tuple[str, str], str] = {}
+        self._payment_events: dict[str, list[PaymentEvent]] = {}
         self._tracks: dict[str, _Track] = {}
         self.dropped_unknown_couriers = 0
 
@@ -387,6 +391,59 @@ class MemoryStore:
                 for e in self._ledger.entries
                 if e.tenant == tenant_id and (order_id is None or e.order_id == order_id)
             ]
+
+    # -- payments -----------------------------------------------------------------------
+    def save_payment(
+        self, result: PaymentResult, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> PaymentIntent:
+        intent = result.intent
+        if not result.changed:
+            return intent
+        with self._lock:
+            if intent.version == 1:
+                self.get_order(intent.tenant, intent.order_id)
+                if intent.id in self._intents:
+                    raise AlreadyExists("payment", "id", intent.id)
+            else:
+                current = self.get_payment(intent.tenant, intent.id)
+                if current.version != intent.version - 1:
+                    raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
+            ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
+            if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
+                raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+            self._ledger.post_all(result.entries)  # all or nothing; nothing below can fail
+            self._intents[intent.id] = intent
+            if ref is not None:
+                self._intent_refs[ref] = intent.id
+            self._payment_events.setdefault(intent.id, []).extend(result.events)
+            self._enqueue(outbox)
+            return intent
+
+    def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent:
+        with self._lock:
+            intent = self._intents.get(intent_id)
+            if intent is None or intent.tenant != tenant_id:
+                raise NotFound("payment", intent_id)
+            return intent
+
+    def payments_of_order(self, tenant_id: str, order_id: str) -> list[PaymentIntent]:
+        with self._lock:
+            found = [
+                i
+                for i in self._intents.values()
+                if i.tenant == tenant_id and i.order_id == order_id
+            ]
+        return sorted(found, key=lambda i: (i.created_at, i.id))
+
+    def payment_by_provider_ref(self, provider: str, provider_ref: str) -> PaymentIntent | None:
+        with self._lock:
+            intent_id = self._intent_refs.get((provider, provider_ref))
+            return None if intent_id is None else self._intents[intent_id]
+
+    def list_payment_events(self, tenant_id: str, intent_id: str) -> list[PaymentEvent]:
+        with self._lock:
+            self.get_payment(tenant_id, intent_id)
+            return list(self._payment_events.get(intent_id, []))
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(

@@ -20,8 +20,8 @@ from store.errors import (
 from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
 from store.postgis_base import Row, conninfo_from_url
-from store.postgis_ledger import PostgisLedger
 from store.postgis_orders import PostgisOrders
+from store.postgis_payments import PostgisPayments
 from store.postgis_tracks import PostgisTracks
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.track_buffer import TrackBuffer
@@ -55,7 +55,7 @@ def _fence(row: Row) -> GeofenceRecord:
     )
 
 
-class PostgisStore(PostgisOrders, PostgisLedger, PostgisTracks):
+class PostgisStore(PostgisOrders, PostgisPayments, PostgisTracks):
     """`store.interface.Store` on PostgreSQL 15 + PostGIS 3 (schema from the migrations).
 
     Parameters

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +12,17 @@ from orders.lifecycle import accept, offer, pick_up
 from orders.model import Actor, ActorKind, OrderState, Position, TimeWindow
 from orders.webhooks import new_endpoint, outbox_for_order_events
 from payments.errors import AlreadyReversed, DuplicateEntry
+from payments.intents import (
+    IntentState,
+    PaymentMethod,
+    PaymentResult,
+    ProviderUpdate,
+    UpdateKind,
+    apply_update,
+    cancel_intent,
+    collect_cash,
+    create_intent,
+)
 from payments.ledger import (
     Account,
     AccountKind,
@@ -503,3 +515,69 @@ def test_in_service_zone_refuses_invalid_coordinates(store: Store, tenant: str) 
     with pytest.raises(InvalidCoordinate) as info:
         store.in_service_zone(tenant, [52.5, float("nan")], [13.4, 200.0])
     assert {p[0] for p in info.value.problems} == {"lat[1]", "lng[1]"}
+
+
+# -- payments -------------------------------------------------------------------------------
+
+
+def test_mobile_money_payment_lifecycle_with_a_duplicate_callback(
+    store: Store, tenant: str, other: str
+) -> None:
+    order, _ = store.create_order(
+        new_order(tenant, INSIDE, INSIDE, amount_minor=900, currency="KES")
+    )
+    created = create_intent(order, PaymentMethod.MOBILE_MONEY, "mpesa", intent_id="pi_1", at=1000.5)
+    assert store.save_payment(created) == created.intent
+    update = ProviderUpdate(
+        "cb-1", "ws_CO_1", UpdateKind.SUCCEEDED, at=1010.25, amount_minor=900, currency="KES"
+    )
+    paid = apply_update(store.get_payment(tenant, "pi_1"), update, billed=False)
+    assert paid.entries and paid.intent.state is IntentState.SUCCEEDED
+    store.save_payment(paid)
+    stored = store.get_payment(tenant, "pi_1")
+    assert stored == paid.intent
+    assert store.payment_by_provider_ref("mpesa", "ws_CO_1") == stored
+    assert store.payments_of_order(tenant, order.id) == [stored]
+    # The callback arrives again: the domain says nothing changed, the store writes nothing.
+    again = apply_update(stored, update, billed=False)
+    assert not again.changed and store.save_payment(again) == stored
+    assert [e.kind for e in store.list_payment_events(tenant, "pi_1")] == [
+        "payment.requires_action",
+        "payment.succeeded",
+    ]
+    assert [e.id for e in store.journal_entries(tenant)] == [e.id for e in paid.entries]
+    assert totals_per_currency(store.journal_entries(tenant)) == {"KES": 0}
+    with pytest.raises(NotFound):
+        store.get_payment(other, "pi_1")
+    assert store.payments_of_order(other, order.id) == []
+
+
+def test_payment_writes_are_optimistic_and_all_or_nothing(store: Store, tenant: str) -> None:
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    created = create_intent(
+        order, PaymentMethod.CASH_ON_DELIVERY, "cash", intent_id="pi_1", at=1000.0
+    )
+    store.save_payment(created)
+    with pytest.raises(AlreadyExists):
+        store.save_payment(created)
+    cash = collect_cash(created.intent, "c1", at=2000.0)
+    cancelled = cancel_intent(created.intent, at=2000.0, reason="changed mind")
+    store.save_payment(cash)
+    with pytest.raises(StaleVersion):
+        store.save_payment(cancelled)
+    assert store.get_payment(tenant, "pi_1").state is IntentState.SUCCEEDED
+    # A step whose journal entry clashes with a posted one writes nothing at all.
+    clash = PaymentResult(
+        replace(cash.intent, version=cash.intent.version + 1, failure_reason="x"),
+        entries=(replace(cash.entries[0], at=9.0),),
+    )
+    with pytest.raises(DuplicateEntry):
+        store.save_payment(clash)
+    assert store.get_payment(tenant, "pi_1") == cash.intent
+    assert len(store.list_payment_events(tenant, "pi_1")) == 2
+    with pytest.raises(NotFound):
+        store.save_payment(
+            create_intent(
+                replace(order, id="ghost"), PaymentMethod.CARD, "card", intent_id="pi_2", at=1.0
+            )
+        )
