@@ -283,3 +283,36 @@ def test_a_journal_entry_posted_concurrently_lands_once(
         t.join()
     assert sorted(counts) == [0, 0, 0, 0, 1]
     assert _sql(postgis_url, "SELECT count(*) FROM ledger_entries") == [(2,)]
+
+
+def test_concurrent_saves_of_one_payment_step_apply_once(
+    pg_store: PostgisStore, postgis_url: str
+) -> None:
+    from payments.intents import PaymentMethod, collect_cash, create_intent
+    from store.errors import StaleVersion
+
+    pg_store.create_tenant("Acme", tenant_id="acme")
+    pg_store.create_geofence("acme", "service_zone", square(0.0, 0.0, 1.0))
+    order, _ = pg_store.create_order(new_order("acme", (0.5, 0.5), (0.6, 0.6)))
+    created = create_intent(order, PaymentMethod.CASH_ON_DELIVERY, "cash", intent_id="pi_1", at=1.0)
+    pg_store.save_payment(created)
+    step = collect_cash(created.intent, "c1", at=2.0)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def save() -> None:
+        barrier.wait()
+        try:
+            pg_store.save_payment(step)
+            outcomes.append("saved")
+        except StaleVersion:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["saved", "stale", "stale", "stale"]
+    assert _sql(postgis_url, "SELECT count(*) FROM journal_entries") == [(1,)]
+    assert _sql(postgis_url, "SELECT count(*) FROM payment_events") == [(2,)]
