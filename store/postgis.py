@@ -14,9 +14,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geo.coords import validate_arrays
 from store.api_keys import hash_secret, new_secret
-from store.errors import (
-    StoreUnavailable,
-)
+from store.errors import StoreUnavailable
 from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
 from store.postgis_base import Row, conninfo_from_url
@@ -25,12 +23,7 @@ from store.postgis_payments import PostgisPayments
 from store.postgis_tracks import PostgisTracks
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.track_buffer import TrackBuffer
-from store.validation import (
-    check_courier_fields,
-    check_id,
-    check_kind,
-    new_id,
-)
+from store.validation import check_courier_fields, check_id, check_kind, new_id
 
 __all__ = ["PostgisStore", "conninfo_from_url"]
 

@@ -11,11 +11,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from orders.webhooks import OutboxMessage
-from store.errors import (
-    NotFound,
-    StoreUnavailable,
-    from_database_error,
-)
+from store.errors import NotFound, StoreUnavailable, from_database_error
 
 Row = tuple[Any, ...]
 

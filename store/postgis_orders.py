@@ -22,17 +22,9 @@ from orders.model import (
     TimeWindow,
 )
 from orders.webhooks import OutboxMessage
-from store.errors import (
-    IdempotencyConflict,
-    NotFound,
-    StaleVersion,
-    StoreUnavailable,
-)
+from store.errors import IdempotencyConflict, NotFound, StaleVersion, StoreUnavailable
 from store.postgis_base import PostgisBase, Row, to_datetime, to_epoch
-from store.validation import (
-    check_new_order,
-    check_transition,
-)
+from store.validation import check_new_order, check_transition
 
 
 def _order_cols(t: str = "") -> str:

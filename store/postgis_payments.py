@@ -10,13 +10,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from orders.webhooks import OutboxMessage
-from payments.intents import (
-    IntentState,
-    PaymentEvent,
-    PaymentIntent,
-    PaymentMethod,
-    PaymentResult,
-)
+from payments.intents import IntentState, PaymentEvent, PaymentIntent, PaymentMethod, PaymentResult
 from store.errors import NotFound, StaleVersion
 from store.postgis_base import Row, to_datetime
 from store.postgis_ledger import PostgisLedger

@@ -14,16 +14,11 @@ import psycopg
 
 from store import partitions
 from store.copy_binary import COLUMNS, positions_copy_payload
-from store.errors import (
-    from_database_error,
-)
+from store.errors import from_database_error
 from store.interface import FloatColumn
 from store.postgis_base import PostgisBase, Row, to_datetime
 from store.track_buffer import PositionBatch, TrackBuffer
-from store.validation import (
-    check_positions,
-    position_columns,
-)
+from store.validation import check_positions, position_columns
 
 
 class PostgisTracks(PostgisBase):
