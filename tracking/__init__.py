@@ -10,11 +10,13 @@ from tracking.errors import (
     UnknownFence,
 )
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind
-from tracking.live_index import BatchResult, CourierState, LiveIndex, Neighbours, UpsertResult
+from tracking.live_index import LiveIndex
 from tracking.pings import Ping, PingRules, Reason
+from tracking.results import BatchResult, CourierColumns, CourierState, Neighbours, UpsertResult
 
 __all__ = [
     "BatchResult",
+    "CourierColumns",
     "CourierState",
     "DuplicateFence",
     "EventKind",
