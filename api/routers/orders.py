@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from api import order_flow
 from api.deps import RuntimeDep, TenantDep
 from orders import lifecycle
-from orders.model import Actor, ActorKind
-from orders.pins import hash_pin
-from store.records import NewOrder, OrderRecord
+from orders.idempotency import fingerprint
+from orders.lifecycle import OrderDraft
+from orders.model import Actor, ActorKind, Order, TimeWindow
 
 router = APIRouter(tags=["orders"])
 
@@ -45,7 +46,15 @@ class CancelIn(BaseModel):
     reason: str = Field(default="cancelled by tenant", max_length=500)
 
 
-def order_view(record: OrderRecord) -> dict[str, Any]:
+def new_order_id() -> str:
+    return "ord_" + secrets.token_urlsafe(12)
+
+
+def _window(window: TimeWindow | None) -> list[float] | None:
+    return [window.start, window.end] if window else None
+
+
+def order_view(record: Order) -> dict[str, Any]:
     return {
         "id": record.id,
         "state": record.state,
@@ -56,8 +65,8 @@ def order_view(record: OrderRecord) -> dict[str, Any]:
         "priority": record.priority,
         "amount_minor": record.amount_minor,
         "currency": record.currency,
-        "pickup_window": list(record.pickup_window) if record.pickup_window else None,
-        "dropoff_window": list(record.dropoff_window) if record.dropoff_window else None,
+        "pickup_window": _window(record.pickup_window),
+        "dropoff_window": _window(record.dropoff_window),
         "pickup_eta": record.pickup_eta,
         "dropoff_eta": record.dropoff_eta,
         "created_at": record.created_at,
@@ -67,43 +76,55 @@ def order_view(record: OrderRecord) -> dict[str, Any]:
 
 
 @router.post("/orders", status_code=201)
-def create_order(
+async def create_order(
+    request: Request,
     body: OrderIn,
     tenant: TenantDep,
     runtime: RuntimeDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> dict[str, Any]:
     """Create an order; pickup and drop-off must lie in an active service zone of the tenant.
 
     The same ``Idempotency-Key`` with the same body returns the first result (200); with a
     different body it is a 409 conflict.
     """
-    new = NewOrder(
+    draft = OrderDraft(
         pickup_lat=body.pickup.coordinates[1],
         pickup_lng=body.pickup.coordinates[0],
         dropoff_lat=body.dropoff.coordinates[1],
         dropoff_lng=body.dropoff.coordinates[0],
-        size=body.size,
-        priority=body.priority,
         amount_minor=body.amount_minor,
         currency=body.currency,
-        pickup_window=(body.pickup_window.start, body.pickup_window.end)
+        size=body.size,
+        priority=body.priority,
+        pickup_window=TimeWindow(body.pickup_window.start, body.pickup_window.end)
         if body.pickup_window
         else None,
-        dropoff_window=(body.dropoff_window.start, body.dropoff_window.end)
+        dropoff_window=TimeWindow(body.dropoff_window.start, body.dropoff_window.end)
         if body.dropoff_window
         else None,
-        pin_hash=hash_pin(body.pin) if body.pin else None,
+        pin=body.pin,
     )
-    record, created = runtime.store.create_order(
-        tenant.id, new, idempotency_key=idempotency_key, at=runtime.clock()
+    created = lifecycle.create_order(
+        draft,
+        order_id=new_order_id(),
+        tenant=tenant.id,
+        at=runtime.clock(),
+        actor=Actor(ActorKind.TENANT, tenant.id),
     )
-    if created:
-        runtime.publish_order(tenant.id, record)
+    order, fresh = runtime.store.create_order(
+        created,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint("POST", "/v1/orders", await request.body())
+        if idempotency_key
+        else None,
+    )
+    if fresh:
+        runtime.publish_order(tenant.id, order)
     else:
         response.status_code = 200
-    return order_view(record)
+    return order_view(order)
 
 
 @router.get("/orders")
@@ -125,24 +146,7 @@ def get_order(order_id: str, tenant: TenantDep, runtime: RuntimeDep) -> dict[str
 @router.get("/orders/{order_id}/events")
 def order_events(order_id: str, tenant: TenantDep, runtime: RuntimeDep) -> dict[str, Any]:
     events = runtime.store.list_order_events(tenant.id, order_id)
-    return {
-        "events": [
-            {
-                "seq": e.seq,
-                "kind": e.kind,
-                "from": e.from_state,
-                "to": e.to_state,
-                "actor": {"kind": e.actor_kind, "id": e.actor_id},
-                "at": e.at,
-                "courier_id": e.courier_id,
-                "courier_position": [e.courier_lng, e.courier_lat]
-                if e.courier_lat is not None
-                else None,
-                "data": e.data,
-            }
-            for e in events
-        ]
-    }
+    return {"events": [e.payload() for e in events]}
 
 
 @router.post("/orders/{order_id}/cancel")

@@ -148,7 +148,7 @@ def test_orders_zone_idempotency_cancel(
     r = client.post(f"/v1/orders/{oid}/cancel", headers=tenant_a.auth)
     assert r.status_code == 409, r.text
     events = client.get(f"/v1/orders/{oid}/events", headers=tenant_a.auth).json()["events"]
-    assert [e["kind"] for e in events] == ["order.created", "order.cancelled"]
+    assert [e["type"] for e in events] == ["order.created", "order.cancelled"]
     listed = client.get("/v1/orders", params={"state": "cancelled"}, headers=tenant_a.auth)
     assert [o["id"] for o in listed.json()["orders"]] == [oid]
 
