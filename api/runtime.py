@@ -148,8 +148,7 @@ class Runtime:
                 self.sync_fence(record)
 
     def store_tenants(self) -> list[str]:
-        lister = getattr(self.store, "list_tenant_ids", None)
-        return list(lister()) if lister is not None else []
+        return [t.id for t in self.store.list_tenants()]
 
     def sync_fence(self, record: GeofenceRecord) -> None:
         """Mirror a stored fence into the live index (replacing any earlier version)."""
