@@ -10,11 +10,20 @@ from tracking.errors import (
     UnknownFence,
 )
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind
-from tracking.live_index import BatchResult, CourierState, LiveIndex, Neighbours, UpsertResult
+from tracking.live_index import (
+    BatchResult,
+    CourierColumns,
+    CourierState,
+    LiveIndex,
+    Neighbours,
+    RowPairs,
+    UpsertResult,
+)
 from tracking.pings import Ping, PingRules, Reason
 
 __all__ = [
     "BatchResult",
+    "CourierColumns",
     "CourierState",
     "DuplicateFence",
     "EventKind",
@@ -29,6 +38,7 @@ __all__ = [
     "Ping",
     "PingRules",
     "Reason",
+    "RowPairs",
     "TrackingError",
     "UnknownCourier",
     "UnknownFence",

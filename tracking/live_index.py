@@ -39,7 +39,9 @@ from tracking.attributes import (
     count_column,
     float_column,
     name_column,
+    skills_column,
     status_column,
+    time_column,
 )
 from tracking.errors import InvalidAttribute, InvalidPing, InvalidQuery, UnknownCourier
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind, Observation
@@ -58,6 +60,7 @@ ObjectArray = npt.NDArray[np.object_]
 
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")
+_NO_SKILLS: frozenset[str] = frozenset()
 # Element budget of one distance block in `within_many` (8 bytes each).
 _BLOCK = 4_000_000
 
@@ -79,6 +82,8 @@ class CourierState:
     speed: float | None
     heading: float | None
     accuracy: float | None
+    skills: frozenset[str] = frozenset()
+    idle_since: float | None = None
 
     @property
     def free_capacity(self) -> int:
@@ -118,6 +123,34 @@ class BatchResult:
     @property
     def n_accepted(self) -> int:
         return int(self.accepted.sum())
+
+
+class RowPairs(NamedTuple):
+    """Sparse (query, index row, metres) triples in no particular order (`radius_pairs`)."""
+
+    query_idx: IntArray
+    rows: IntArray
+    metres: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class CourierColumns:
+    """Attributes of some couriers, one numpy column each, row ``i`` for ``ids[i]``.
+
+    ``status``, ``tenant`` and ``vehicle`` hold names (None for an unset tenant / vehicle),
+    ``skills`` frozensets, ``idle_since`` epoch seconds or NaN.
+    """
+
+    ids: ObjectArray
+    lat: FloatArray
+    lng: FloatArray
+    status: ObjectArray
+    tenant: ObjectArray
+    vehicle: ObjectArray
+    capacity: IntArray
+    load: IntArray
+    skills: ObjectArray
+    idle_since: FloatArray
 
 
 class Neighbours(NamedTuple):
@@ -192,6 +225,7 @@ class LiveIndex:
         self._disk_rows: dict[tuple[int, int], tuple[int, IntArray]] = {}
         self._disk_cells: dict[tuple[int, int], list[int]] = {}
         self._k_hint: dict[int, int] = {}
+        self._group_disks: dict[tuple[int, float], IntArray] = {}
         self._allocate(1024)
 
     # ----------------------------------------------------------------- storage
@@ -221,6 +255,8 @@ class LiveIndex:
         grow("_vehicle", 0, np.int32)
         grow("_capacity", 1, np.int64)
         grow("_load", 0, np.int64)
+        grow("_skills", _NO_SKILLS, object)
+        grow("_idle_since", np.nan, np.float64)
         grow("_speed", np.nan, np.float64)
         grow("_heading", np.nan, np.float64)
         grow("_accuracy", np.nan, np.float64)
@@ -240,6 +276,8 @@ class LiveIndex:
     _vehicle: npt.NDArray[np.int32]
     _capacity: IntArray
     _load: IntArray
+    _skills: ObjectArray
+    _idle_since: FloatArray
     _speed: FloatArray
     _heading: FloatArray
     _accuracy: FloatArray
@@ -263,6 +301,8 @@ class LiveIndex:
         self._vehicle[rows] = 0
         self._capacity[rows] = 1
         self._load[rows] = 0
+        self._skills[rows] = _NO_SKILLS
+        self._idle_since[rows] = np.nan
         return rows
 
     def _move(self, rows: IntArray, old: IntArray, new: IntArray) -> None:
@@ -320,7 +360,9 @@ class LiveIndex:
             Degrees and UTC epoch seconds.
         **attrs
             ``speed``, ``heading``, ``accuracy`` (from the device) and ``tenant``, ``status``,
-            ``vehicle``, ``capacity``, ``load`` (courier attributes).
+            ``vehicle``, ``capacity``, ``load``, ``skills`` (a set of strings), ``idle_since``
+            (UTC epoch seconds since the courier is idle; dispatch's fairness term) (courier
+            attributes).
         """
         try:
             validate_lat_lng(lat, lng)
@@ -355,7 +397,8 @@ class LiveIndex:
                 ]
                 if bad_optional_attributes(*cols)[0]:
                     raise InvalidAttribute(name, value, REASON_TEXT[name])
-            elif self._columns({name: value}, 1)[name].bad[0]:
+            # One item: a list value (skills) is that courier's, not one per item.
+            elif self._columns({name: [value]}, 1)[name].bad[0]:
                 raise InvalidAttribute(name, value, REASON_TEXT[name])
 
     def _columns(self, attrs: Mapping[str, Any], n: int) -> dict[str, Column]:
@@ -369,6 +412,10 @@ class LiveIndex:
                 out[name] = name_column(
                     name, value, n, self._tenants if name == "tenant" else self._vehicles
                 )
+            elif name == "skills":
+                out[name] = skills_column(value, n)
+            elif name == "idle_since":
+                out[name] = time_column(name, value, n)
             else:
                 out[name] = count_column(name, value, n)
         return out
@@ -388,6 +435,8 @@ class LiveIndex:
         vehicle: Any = None,
         capacity: Any = None,
         load: Any = None,
+        skills: Any = None,
+        idle_since: Any = None,
     ) -> BatchResult:
         """Apply a batch of pings, judging each item on its own.
 
@@ -401,9 +450,11 @@ class LiveIndex:
             Hashable ids, one per ping.
         lats, lngs, ts
             Sequences or arrays of one length (``ts`` may be a scalar).
-        speed, heading, accuracy, tenant, status, vehicle, capacity, load
+        speed, heading, accuracy, tenant, status, vehicle, capacity, load, idle_since
             A scalar for every item or a sequence with one value per item; None leaves the
             attribute unknown (device fields) or unchanged (courier attributes).
+        skills
+            One set of strings for every item, or a sequence of one iterable per item.
 
         Returns
         -------
@@ -433,6 +484,8 @@ class LiveIndex:
                 "vehicle": vehicle,
                 "capacity": capacity,
                 "load": load,
+                "skills": skills,
+                "idle_since": idle_since,
             },
             n,
         )
@@ -521,7 +574,8 @@ class LiveIndex:
     # --------------------------------------------------------------- attributes
 
     def set_attrs(self, courier_id: Hashable, **attrs: Any) -> None:
-        """Set ``status``, ``tenant``, ``vehicle``, ``capacity`` or ``load`` without a ping.
+        """Set ``status``, ``tenant``, ``vehicle``, ``capacity``, ``load``, ``skills`` or
+        ``idle_since`` without a ping.
 
         Raises
         ------
@@ -535,7 +589,7 @@ class LiveIndex:
             if name in _DEVICE:
                 raise InvalidAttribute(name, attrs[name], "comes with a ping, not set_attrs")
         self._check_attrs(attrs)
-        for name, col in self._columns(attrs, 1).items():
+        for name, col in self._columns({k: [v] for k, v in attrs.items()}, 1).items():
             getattr(self, f"_{name}")[row] = col.values[0]
 
     def get(self, courier_id: Hashable) -> CourierState:
@@ -560,6 +614,8 @@ class LiveIndex:
             opt(self._speed[row]),
             opt(self._heading[row]),
             opt(self._accuracy[row]),
+            self._skills[row],
+            opt(self._idle_since[row]),
         )
 
     def remove(self, courier_id: Hashable) -> list[FenceEvent]:
@@ -819,13 +875,96 @@ class LiveIndex:
             ``(query_idx, courier_ids, metres)`` triples sorted by query then distance;
             ``courier_ids`` is an object array.
         """
+        q_idx, rows, metres = self._radius_pairs(
+            lats, lngs, radius_m, k, status, vehicle, min_free_capacity, tenant
+        )
+        order = np.lexsort((metres, q_idx))
+        return Neighbours(q_idx[order], self._ids[rows[order]], metres[order])
+
+    def radius_pairs(
+        self,
+        lats: npt.ArrayLike,
+        lngs: npt.ArrayLike,
+        radius_m: float | npt.ArrayLike,
+        *,
+        k: int | None = None,
+        status: str | None = None,
+        vehicle: str | None = None,
+        min_free_capacity: int | None = None,
+        tenant: str | None = None,
+    ) -> RowPairs:
+        """`within_many` for bulk consumers: the same pairs, in no particular order, with index
+        rows instead of courier ids, to be read with `columns` (dispatch candidate generation
+        re-ranks the pairs itself, so sorting and id lookups would be wasted).
+
+        Rows are valid until the next write to the index.
+        """
+        return RowPairs(
+            *self._radius_pairs(lats, lngs, radius_m, k, status, vehicle, min_free_capacity, tenant)
+        )
+
+    def columns(self, rows: npt.ArrayLike) -> CourierColumns:
+        """Attributes of the couriers at the given rows (from `radius_pairs`), as columns.
+
+        ``status`` reads ``offline`` for a courier whose last ping is stale, as in `get`.
+
+        Raises
+        ------
+        InvalidQuery
+            When a row does not hold a courier.
+        """
+        r = np.asarray(rows, dtype=np.int64)
+        if r.size and (r.min() < 0 or r.max() >= self._n_rows or not self._alive[r].all()):
+            bad = r[(r < 0) | (r >= self._n_rows)]
+            shown = int(bad[0]) if bad.size else int(r[~self._alive[r]][0])
+            raise InvalidQuery("rows", shown, "not the row of a courier in the index")
+        stale = self._ts[r] < float(self._clock()) - self.staleness_s
+        status = np.where(stale, OFFLINE, self._status[r])
+        return CourierColumns(
+            ids=self._ids[r],
+            lat=self._lat[r],
+            lng=self._lng[r],
+            status=np.array(STATUSES, dtype=object)[status],
+            tenant=np.array(self._tenants.names, dtype=object)[self._tenant[r]],
+            vehicle=np.array(self._vehicles.names, dtype=object)[self._vehicle[r]],
+            capacity=self._capacity[r],
+            load=self._load[r],
+            skills=self._skills[r],
+            idle_since=self._idle_since[r],
+        )
+
+    def _group_disk(self, cell: int, radius_m: float) -> IntArray:
+        """Cells of the disk around ``cell`` covering ``radius_m`` from anywhere in it; cached,
+        since dispatch asks for the same coarse cells and radius every batch."""
+        key = (cell, radius_m)
+        disk = self._group_disks.get(key)
+        if disk is None:
+            if len(self._group_disks) > 100_000:
+                self._group_disks.clear()
+            ring = ring_for_offset(
+                cell, cell_geometry(cell).circumradius * EARTH_RADIUS_M, radius_m
+            )
+            disk = self._group_disks[key] = np.array(h3i.grid_disk(cell, ring), dtype=np.int64)
+        return disk
+
+    def _radius_pairs(
+        self,
+        lats: npt.ArrayLike,
+        lngs: npt.ArrayLike,
+        radius_m: float | npt.ArrayLike,
+        k: int | None,
+        status: str | None,
+        vehicle: str | None,
+        min_free_capacity: int | None,
+        tenant: str | None,
+    ) -> tuple[IntArray, IntArray, FloatArray]:
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
         top_k = None if k is None else _check_k(k)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         rows = self._rows(f, float(self._clock()))
         if not la.size or not rows.size:
-            return Neighbours(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
         queries = unit_vectors(la, ln)
         points = self._xyz[rows]
         coarse = _group_resolution(float(radii.max()), self.resolution)
@@ -847,8 +986,7 @@ class LiveIndex:
         ):
             qi = q_order[start : start + count]
             geom = cell_geometry(g)
-            ring = ring_for_offset(g, geom.circumradius * EARTH_RADIUS_M, float(radii[qi].max()))
-            disk = np.array(h3i.grid_disk(g, ring), dtype=np.int64)
+            disk = self._group_disk(g, float(radii[qi].max()))
             pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
             pos = pos[cells[pos] == disk]
             if not pos.size:
@@ -880,15 +1018,13 @@ class LiveIndex:
                     out_q.append(qb[qq])
                     out_p.append(cand[pp])
         if not out_q:
-            return Neighbours(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
         q_idx = np.concatenate(out_q)
         p_idx = np.concatenate(out_p)
         d = points[p_idx] - queries[q_idx]
         metres = chord2_to_m(np.einsum("ij,ij->i", d, d))
         sel = metres <= radii[q_idx]
-        q_idx, p_idx, metres = q_idx[sel], p_idx[sel], metres[sel]
-        order = np.lexsort((metres, q_idx))
-        return Neighbours(q_idx[order], self._ids[rows[p_idx[order]]], metres[order])
+        return q_idx[sel], rows[p_idx[sel]], metres[sel]
 
     # ------------------------------------------------------------------ fences
 
@@ -958,10 +1094,12 @@ def _edge_m(resolution: int) -> float:
 
 
 def _group_resolution(radius_m: float, resolution: int) -> int:
-    """Coarsest resolution (not finer than the index's) whose cells are at most half the
-    radius across: small enough that a group's rings add little area."""
+    """Coarsest resolution (not finer than the index's) whose cell edge is at most the radius:
+    a group's rings add little area, and there are few groups, each a numpy block (with
+    cells of half that size, 2,000 queries over a city make ~1,500 groups of one query, and
+    the per-group overhead doubles the time)."""
     res = resolution
-    while res > 0 and _edge_m(res - 1) <= radius_m / 2.0:
+    while res > 0 and _edge_m(res - 1) <= radius_m:
         res -= 1
     return res
 
