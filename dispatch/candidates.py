@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from dispatch.cost import CostModel
-from dispatch.model import CourierTable, DispatchOrder
+from dispatch.model import DispatchOrder
+from tracking import CourierColumns
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -23,23 +24,26 @@ _NO_LIMIT = np.iinfo(np.int64).max
 
 
 class CandidateIndex(Protocol):
-    """What candidate generation needs from the live courier index."""
+    """What candidate generation needs from the live courier index (`tracking.LiveIndex`)."""
 
-    def within_many(
+    def radius_pairs(
         self,
-        lats: FloatArray,
-        lngs: FloatArray,
-        radius_m: float,
+        lats: npt.ArrayLike,
+        lngs: npt.ArrayLike,
+        radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        **filters: Any,
+        status: str | None = None,
+        vehicle: str | None = None,
+        min_free_capacity: int | None = None,
+        tenant: str | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
-        """Every courier within ``radius_m`` of each query point, as sparse triples
-        ``(query index, courier row, metres)``; ``filters`` are ``tenant`` and ``vehicle``."""
+        """Every courier within ``radius_m`` (one per query, or one for all) of each query
+        point, as sparse ``(query index, index row, metres)`` triples in any order."""
         ...
 
-    def courier_table(self, rows: IntArray) -> CourierTable:
-        """Attributes of the couriers at the given rows (as returned by `within_many`)."""
+    def columns(self, rows: npt.ArrayLike) -> CourierColumns:
+        """Attributes of the couriers at the given rows (as returned by `radius_pairs`)."""
         ...
 
 
@@ -58,7 +62,7 @@ class Candidates:
     cost: IntArray
     eta_s: FloatArray
     metres: FloatArray
-    couriers: CourierTable
+    couriers: CourierColumns
     free: IntArray
     max_orders: IntArray
 
@@ -81,9 +85,8 @@ def generate_candidates(
     (without stacking, only couriers carrying nothing and holding no offer); not excluded
     for that order (it rejected or let an offer time out).
 
-    The index is queried once per group of orders sharing tenant, vehicle and skills, with the
-    group's largest radius; each order's own radius (great-circle, as the index measures it)
-    is applied afterwards.
+    The index is queried once per group of orders sharing tenant, vehicle and skills, each
+    order with its own radius (great-circle, as the index measures it).
     """
     groups: dict[tuple[str, str | None, frozenset[str]], list[int]] = defaultdict(list)
     for i, order in enumerate(orders):
@@ -93,26 +96,21 @@ def generate_candidates(
     radius = np.array([o.max_pickup_m for o in orders], dtype=np.float64)
     size = np.array([o.size for o in orders], dtype=np.int64)
 
-    parts: list[tuple[IntArray, IntArray, FloatArray, IntArray]] = []
+    parts: list[tuple[IntArray, IntArray, IntArray]] = []
     for g, ((tenant, vehicle, _), members) in enumerate(groups.items()):
         q = np.array(members, dtype=np.int64)
-        filters: dict[str, Any] = {"tenant": tenant}
-        if vehicle is not None:
-            filters["vehicle"] = vehicle
-        qi, rows, metres = index.within_many(plat[q], plng[q], float(radius[q].max()), **filters)
-        qi = q[qi]
-        # The group's radius is its largest; each order keeps only its own.
-        near = metres <= radius[qi]
-        rows = np.asarray(rows, dtype=np.int64)
-        parts.append((qi[near], rows[near], metres[near], np.full(int(near.sum()), g)))
-    order_idx, rows, group = (_concat([p[j] for p in parts]) for j in (0, 1, 3))
+        qi, rows, _ = index.radius_pairs(
+            plat[q], plng[q], radius[q], tenant=tenant, vehicle=vehicle
+        )
+        parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
+    order_idx, rows, group = (_concat([p[j] for p in parts]) for j in range(3))
     unique_rows, courier_idx = _compact(rows)
-    table = index.courier_table(unique_rows)
+    table = index.columns(unique_rows)
     free, max_orders = _free_capacity(table, allow_stacking, reserved or {})
 
     # Per group, which couriers pass the courier-level filters (few groups, so a small matrix).
     group_ok = np.stack(
-        [_courier_ok(table, key) for key in groups] or [np.zeros(len(table), dtype=bool)]
+        [_courier_ok(table, key) for key in groups] or [np.zeros(table.ids.size, dtype=bool)]
     )
     keep = group_ok[group, courier_idx] & (free[courier_idx] >= size[order_idx])
     if excluded:
@@ -163,9 +161,9 @@ def _concat(arrays: list[Any]) -> IntArray:
 
 
 def _free_capacity(
-    table: CourierTable, allow_stacking: bool, reserved: Mapping[str, int]
+    table: CourierColumns, allow_stacking: bool, reserved: Mapping[str, int]
 ) -> tuple[IntArray, IntArray]:
-    held = np.zeros(len(table), dtype=np.int64)
+    held = np.zeros(table.ids.size, dtype=np.int64)
     if reserved:
         row_of = {cid: r for r, cid in enumerate(table.ids.tolist())}
         for cid, units in reserved.items():
@@ -175,22 +173,22 @@ def _free_capacity(
     idle = table.status == "idle"
     if allow_stacking:
         ok = idle | (table.status == "busy")
-        max_orders = np.full(len(table), _NO_LIMIT, dtype=np.int64)
+        max_orders = np.full(table.ids.size, _NO_LIMIT, dtype=np.int64)
     else:
         ok = idle & (table.load == 0) & (held == 0)
-        max_orders = np.ones(len(table), dtype=np.int64)
+        max_orders = np.ones(table.ids.size, dtype=np.int64)
     return np.where(ok, np.maximum(free, 0), 0).astype(np.int64), max_orders
 
 
 def _courier_ok(
-    table: CourierTable, key: tuple[str, str | None, frozenset[str]]
+    table: CourierColumns, key: tuple[str, str | None, frozenset[str]]
 ) -> npt.NDArray[np.bool_]:
     tenant, vehicle, skills = key
     ok = np.asarray(table.tenant == tenant, dtype=bool)
     if vehicle is not None:
         ok &= np.asarray(table.vehicle == vehicle, dtype=bool)
     if skills:
-        ok &= np.fromiter((skills <= s for s in table.skills), dtype=bool, count=len(table))
+        ok &= np.fromiter((skills <= s for s in table.skills), dtype=np.bool_, count=table.ids.size)
     return ok
 
 

@@ -33,7 +33,7 @@ def optimal(cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
     many slots as its smallest candidate order allows; a courier whose orders then overflow its
     free capacity loses a slot and the matching is solved again, until everything fits.
     """
-    n_couriers = len(cands.couriers)
+    n_couriers = cands.couriers.ids.size
     sizes = np.array([o.size for o in orders], dtype=np.int64)
     pair_size = sizes[cands.order_idx]
     smallest = np.full(n_couriers, np.iinfo(np.int64).max, dtype=np.int64)
@@ -60,7 +60,7 @@ def greedy(
     loaded (load plus what this run already gave it), nearest first among equals.
     """
     free = cands.free.copy()
-    taken = np.zeros(len(cands.couriers), dtype=np.int64)
+    taken = np.zeros(cands.couriers.ids.size, dtype=np.int64)
     load = cands.couriers.load.copy()
     starts = np.searchsorted(cands.order_idx, np.arange(len(orders) + 1))
     chosen: list[int] = []

@@ -6,9 +6,10 @@ from hypothesis import strategies as st
 
 from dispatch.candidates import _compact, generate_candidates
 from dispatch.cost import CostModel
-from dispatch.model import CourierTable, DispatchOrder
+from dispatch.model import DispatchOrder
 from geo import great_circle_m
-from tests.dispatch.fleet import ArrayFleet
+from tests.dispatch.fleet import columns_from_records, live_fleet
+from tracking import CourierColumns
 
 LAT, LNG = 52.37, 4.90
 NOW = 5_000.0
@@ -16,7 +17,7 @@ NOW = 5_000.0
 
 def naive(
     orders: list[DispatchOrder],
-    table: CourierTable,
+    table: CourierColumns,
     model: CostModel,
     k: int,
     stacking: bool,
@@ -27,7 +28,7 @@ def naive(
     out: set[tuple[str, str, int]] = set()
     for o in orders:
         priced = []
-        for r in range(len(table)):
+        for r in range(table.ids.size):
             cid = table.ids[r]
             free = int(table.capacity[r] - table.load[r]) - reserved.get(cid, 0)
             status_ok = table.status[r] == "idle" or (stacking and table.status[r] == "busy")
@@ -73,23 +74,22 @@ def test_candidates_equal_a_naive_scan(seed: int, k: int, stacking: bool) -> Non
     def pick(options: tuple[Any, ...]) -> Any:
         return options[int(rng.integers(len(options)))]
 
-    table = CourierTable.from_records(
-        [
-            {
-                "id": f"c{i}",
-                "lat": LAT + rng.uniform(-0.02, 0.02),
-                "lng": LNG + rng.uniform(-0.03, 0.03),
-                "tenant": pick(("a", "b")),
-                "status": pick(("idle", "busy", "offline")),
-                "vehicle": pick(("bicycle", "motorbike", "car")),
-                "capacity": int(rng.integers(1, 4)),
-                "load": int(rng.integers(0, 2)),
-                "skills": pick(((), ("alcohol",), ("alcohol", "cold"))),
-                "idle_since": pick((float("nan"), NOW - 100.0, NOW - 5000.0)),
-            }
-            for i in range(n_c)
-        ]
-    )
+    records = [
+        {
+            "id": f"c{i}",
+            "lat": LAT + rng.uniform(-0.02, 0.02),
+            "lng": LNG + rng.uniform(-0.03, 0.03),
+            "tenant": pick(("a", "b")),
+            "status": pick(("idle", "busy", "offline")),
+            "vehicle": pick(("bicycle", "motorbike", "car")),
+            "capacity": int(rng.integers(1, 4)),
+            "load": int(rng.integers(0, 2)),
+            "skills": pick(((), ("alcohol",), ("alcohol", "cold"))),
+            "idle_since": pick((float("nan"), NOW - 100.0, NOW - 5000.0)),
+        }
+        for i in range(n_c)
+    ]
+    table = columns_from_records(records)
     orders = [
         DispatchOrder(
             id=f"o{i}",
@@ -112,7 +112,7 @@ def test_candidates_equal_a_naive_scan(seed: int, k: int, stacking: bool) -> Non
     model = CostModel()
     cands = generate_candidates(
         orders,
-        ArrayFleet(table),
+        live_fleet(records, NOW),
         now=NOW,
         cost_model=model,
         k=k,

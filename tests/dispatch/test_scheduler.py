@@ -4,10 +4,9 @@ import pytest
 
 from dispatch.dispatcher import Dispatcher
 from dispatch.errors import InvalidParams, UnknownId
-from dispatch.model import CourierTable
 from dispatch.offers import Offer, OfferBook
 from dispatch.scheduler import BatchScheduler
-from tests.dispatch.fleet import ArrayFleet
+from tests.dispatch.fleet import live_fleet
 from tests.dispatch.test_engine import NOW, courier, order
 from tests.dispatch.test_offers import FakeClock
 
@@ -63,16 +62,13 @@ def test_thread_runs_on_demand_and_stops() -> None:
 
 
 def make_dispatcher(couriers: list[dict[str, object]], clock: FakeClock) -> Dispatcher:
-    table = CourierTable.from_records(couriers)
-    row = {cid: i for i, cid in enumerate(table.ids.tolist())}
+    index = live_fleet(couriers, NOW)
 
     def on_accept(offer: Offer) -> None:
-        table.load[row[offer.courier_id]] += offer.size
-        table.status[row[offer.courier_id]] = "busy"
+        load = index.get(offer.courier_id).load
+        index.set_attrs(offer.courier_id, load=load + offer.size, status="busy")
 
-    return Dispatcher(
-        ArrayFleet(table), OfferBook(clock=clock), on_accept, clock=lambda: NOW + clock.now
-    )
+    return Dispatcher(index, OfferBook(clock=clock), on_accept, clock=lambda: NOW + clock.now)
 
 
 def test_dispatcher_offer_cycle_end_to_end() -> None:
