@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from dispatch.cost import CostModel
+from dispatch.cost import CostModel, Pairs
 from dispatch.model import DispatchOrder
 from tracking import CourierColumns
 
@@ -97,13 +97,16 @@ def generate_candidates(
     size = np.array([o.size for o in orders], dtype=np.int64)
 
     parts: list[tuple[IntArray, IntArray, IntArray]] = []
+    measured: list[FloatArray] = []
     for g, ((tenant, vehicle, _), members) in enumerate(groups.items()):
         q = np.array(members, dtype=np.int64)
-        qi, rows, _ = index.radius_pairs(
+        qi, rows, metres = index.radius_pairs(
             plat[q], plng[q], radius[q], tenant=tenant, vehicle=vehicle
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
+        measured.append(np.asarray(metres, dtype=np.float64))
     order_idx, rows, group = (_concat([p[j] for p in parts]) for j in range(3))
+    gc_metres = np.concatenate(measured) if measured else np.empty(0)
     unique_rows, courier_idx = _compact(rows)
     table = index.columns(unique_rows)
     free, max_orders = _free_capacity(table, allow_stacking, reserved or {})
@@ -115,7 +118,7 @@ def generate_candidates(
     keep = group_ok[group, courier_idx] & (free[courier_idx] >= size[order_idx])
     if excluded:
         keep &= ~_excluded_mask(orders, order_idx, table.ids[courier_idx], excluded)
-    order_idx, courier_idx = order_idx[keep], courier_idx[keep]
+    order_idx, courier_idx, gc_metres = order_idx[keep], courier_idx[keep], gc_metres[keep]
 
     vehicle_names, vehicle_code = np.unique(table.vehicle.astype(str), return_inverse=True)
     order_pen = cost_model.order_penalty_s(
@@ -124,15 +127,18 @@ def generate_candidates(
         np.array([o.priority for o in orders], dtype=np.int64),
     )
     courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
-    priced = cost_model.pair_costs(
-        plat[order_idx],
-        plng[order_idx],
-        table.lat[courier_idx],
-        table.lng[courier_idx],
-        vehicle_code.astype(np.int64)[courier_idx],
+    pairs = Pairs(
+        order_idx,
+        courier_idx,
+        plat,
+        plng,
+        table.lat,
+        table.lng,
+        vehicle_code.astype(np.int64),
         vehicle_names.tolist(),
-        order_pen[order_idx] + courier_pen[courier_idx],
+        gc_metres,
     )
+    priced = cost_model.pair_costs(pairs, order_pen[order_idx] + courier_pen[courier_idx])
     top = _top_k_per_order(order_idx, priced.cost, k)
     return Candidates(
         order_idx=order_idx[top],

@@ -8,7 +8,8 @@ from dispatch.candidates import _compact, generate_candidates
 from dispatch.cost import CostModel
 from dispatch.model import DispatchOrder
 from geo import great_circle_m
-from tests.dispatch.fleet import columns_from_records, live_fleet
+from routing.travel_time import GreatCircleTravelTime, Travel
+from tests.dispatch.fleet import columns_from_records, live_fleet, random_records
 from tracking import CourierColumns
 
 LAT, LNG = 52.37, 4.90
@@ -141,3 +142,47 @@ def test_compact_matches_numpy_unique() -> None:
     uniq, inv = _compact(rows)
     ref_u, ref_i = np.unique(rows, return_inverse=True)
     assert np.array_equal(uniq, ref_u) and np.array_equal(inv, ref_i)
+
+
+class RoadLike:
+    """A provider that is not the great-circle one (so candidates call ``pairwise``), here
+    with the same numbers, so both paths must agree."""
+
+    def __init__(self) -> None:
+        self.inner = GreatCircleTravelTime(circuity=1.3)
+        self.calls: list[str] = []
+
+    def pairwise(self, *args: Any, **kwargs: Any) -> Travel:
+        self.calls.append(str(args[4]))
+        return self.inner.pairwise(*args, **kwargs)
+
+    def matrix(self, *args: Any, **kwargs: Any) -> Travel:
+        return self.inner.matrix(*args, **kwargs)
+
+
+def test_any_travel_time_provider_prices_like_the_great_circle_fast_path() -> None:
+    rng = np.random.default_rng(11)
+    records = random_records(rng, 200, height_m=3000, width_m=3000, vehicles=("bicycle", "car"))
+    pts = random_records(rng, 30, height_m=3000, width_m=3000)
+    orders = [
+        DispatchOrder(
+            id=f"o{i}",
+            tenant="t1",
+            pickup_lat=p["lat"],
+            pickup_lng=p["lng"],
+            dropoff_lat=p["lat"],
+            dropoff_lng=p["lng"],
+            created_at=NOW,
+        )
+        for i, p in enumerate(pts)
+    ]
+    index = live_fleet(records, NOW)
+    road = RoadLike()
+    slow = generate_candidates(orders, index, now=NOW, cost_model=CostModel(travel=road))
+    fast = generate_candidates(orders, index, now=NOW, cost_model=CostModel(travel=road.inner))
+    assert sorted(road.calls) == ["bicycle", "car"]
+    assert slow.order_idx.size > 100
+    np.testing.assert_array_equal(slow.order_idx, fast.order_idx)
+    np.testing.assert_array_equal(slow.courier_idx, fast.courier_idx)
+    np.testing.assert_allclose(slow.eta_s, fast.eta_s, rtol=1e-9)
+    np.testing.assert_allclose(slow.metres, fast.metres, rtol=1e-9)
