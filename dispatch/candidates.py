@@ -214,13 +214,13 @@ def _excluded_mask(
 def _top_k_per_order(order_idx: IntArray, cost: IntArray, k: int) -> IntArray:
     """Positions of the k cheapest pairs of each order, sorted by order then cost.
 
-    Ties keep the index's order (nearest first when the index sorts by distance).
+    Ties between equal costs of one order fall either way (deterministically).
     """
     if order_idx.size == 0:
         return np.empty(0, dtype=np.int64)
     # One int64 sort key: order in the high bits, cost (non-negative, < 2**40) in the low ones.
     key = (order_idx << 40) | np.clip(cost, 0, (1 << 40) - 1)
-    by = np.argsort(key, kind="stable")
+    by = np.argsort(key)
     sorted_orders = order_idx[by]
     starts = np.flatnonzero(np.r_[True, sorted_orders[1:] != sorted_orders[:-1]])
     lengths = np.diff(np.r_[starts, sorted_orders.size])

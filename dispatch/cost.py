@@ -120,16 +120,17 @@ class CostModel:
         measured (same numbers, without computing every haversine again).
         """
         travel = self.travel
-        code = pairs.vehicle_code[pairs.courier_idx]
+        single = len(pairs.vehicle_names) == 1
+        code = pairs.vehicle_code[pairs.courier_idx] if not single else pairs.courier_idx
         if isinstance(travel, GreatCircleTravelTime) and pairs.great_circle_m is not None:
             speeds = np.array([travel.speed_of(v) for v in pairs.vehicle_names], dtype=float)
             metres = pairs.great_circle_m * travel.circuity
-            eta = metres / speeds[code]
+            eta = metres / (speeds[0] if single else speeds[code])
         else:
             eta = np.empty(pairs.order_idx.size, dtype=np.float64)
             metres = np.empty(pairs.order_idx.size, dtype=np.float64)
             for c, kind in enumerate(pairs.vehicle_names):
-                sel = np.flatnonzero(code == c)
+                sel = np.arange(code.size) if single else np.flatnonzero(code == c)
                 o, k = pairs.order_idx[sel], pairs.courier_idx[sel]
                 t = travel.pairwise(
                     pairs.courier_lat[k],

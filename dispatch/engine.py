@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,9 +55,9 @@ class DispatchParams:
             raise InvalidParams(problems)
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One order given to one courier; ``cost`` in `CostModel` units."""
+class Match(NamedTuple):
+    """One order given to one courier; ``cost`` in `CostModel` units (a tuple: a batch makes
+    thousands, and tuples are built several times faster than frozen dataclasses)."""
 
     order_id: str
     courier_id: str
@@ -165,14 +166,7 @@ def _assignment(
 ) -> Assignment:
     ids = cands.couriers.ids
     matches = tuple(
-        Match(
-            order_id=orders[o].id,
-            courier_id=str(ids[c]),
-            size=orders[o].size,
-            cost=int(w),
-            eta_s=float(t),
-            pickup_m=float(m),
-        )
+        Match(orders[o].id, ids[c], orders[o].size, w, t, m)
         for o, c, w, t, m in zip(
             cands.order_idx[chosen].tolist(),
             cands.courier_idx[chosen].tolist(),
