@@ -1,10 +1,11 @@
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.candidates import _compact, generate_candidates
+from dispatch.candidates import _compact, _top_k_per_order, generate_candidates
 from dispatch.cost import CostModel
 from dispatch.model import DispatchOrder
 from geo import great_circle_m
@@ -186,3 +187,17 @@ def test_any_travel_time_provider_prices_like_the_great_circle_fast_path() -> No
     np.testing.assert_array_equal(slow.courier_idx, fast.courier_idx)
     np.testing.assert_allclose(slow.eta_s, fast.eta_s, rtol=1e-9)
     np.testing.assert_allclose(slow.metres, fast.metres, rtol=1e-9)
+
+
+@pytest.mark.parametrize("skewed", [False, True])
+def test_top_k_per_order_keeps_the_k_cheapest_sorted(skewed: bool) -> None:
+    rng = np.random.default_rng(5)
+    order_idx = rng.integers(0, 40, 600)
+    if skewed:  # one order with far more pairs than the others: the sorting fallback
+        order_idx = np.r_[order_idx, np.full(5000, 7)]
+    cost = rng.integers(0, 50, order_idx.size)
+    top = _top_k_per_order(order_idx.astype(np.int64), cost.astype(np.int64), 4)
+    assert np.all(np.diff(order_idx[top]) >= 0)
+    for o in range(40):
+        mine = cost[top][order_idx[top] == o]
+        assert mine.tolist() == sorted(cost[order_idx == o].tolist())[:4]
