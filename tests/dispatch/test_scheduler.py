@@ -2,9 +2,9 @@ import threading
 
 import pytest
 
-from dispatch.dispatcher import Dispatcher
+from dispatch.dispatcher import Dispatcher, load_onto
 from dispatch.errors import InvalidParams, UnknownId
-from dispatch.offers import Offer, OfferBook
+from dispatch.offers import OfferBook
 from dispatch.scheduler import BatchScheduler
 from tests.dispatch.fleet import live_fleet
 from tests.dispatch.test_engine import NOW, courier, order
@@ -63,12 +63,9 @@ def test_thread_runs_on_demand_and_stops() -> None:
 
 def make_dispatcher(couriers: list[dict[str, object]], clock: FakeClock) -> Dispatcher:
     index = live_fleet(couriers, NOW)
-
-    def on_accept(offer: Offer) -> None:
-        load = index.get(offer.courier_id).load
-        index.set_attrs(offer.courier_id, load=load + offer.size, status="busy")
-
-    return Dispatcher(index, OfferBook(clock=clock), on_accept, clock=lambda: NOW + clock.now)
+    return Dispatcher(
+        index, OfferBook(clock=clock), load_onto(index), clock=lambda: NOW + clock.now
+    )
 
 
 def test_dispatcher_offer_cycle_end_to_end() -> None:
@@ -95,7 +92,9 @@ def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
     d.submit([order("o1"), order("o2"), order("o3")])
     result = d.run_once()
     assert len(result.matches) == 2 and len(result.unassigned) == 1
-    d.accept(d.last_offers[0].id)
+    accepted = d.accept(d.last_offers[0].id)
+    assert d.index.get(accepted.courier_id).load == 1  # type: ignore[attr-defined]
+    assert d.index.get(accepted.courier_id).status == "busy"  # type: ignore[attr-defined]
     assert {o.id for o in d.pool()} == {"o1", "o2", "o3"} - {d.last_offers[0].order_id}
     # c1 now carries 1 and holds 1 offer: full, so the third order still waits.
     assert d.run_once().matches == ()
