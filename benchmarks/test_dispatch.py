@@ -149,6 +149,17 @@ def test_peer_scipy_sparse_matching(benchmark: Any, instance: dict[str, Any]) ->
     assert float(matrix[r[real], col[real]].sum()) - real.sum() == int(c.cost[ours].sum())
 
 
+def test_candidates_live_index(benchmark: Any, instance: dict[str, Any]) -> None:
+    benchmark(
+        generate_candidates,
+        instance["orders"],
+        instance["live"],
+        now=NOW,
+        cost_model=instance["params"].cost_model,
+        k=K,
+    )
+
+
 def test_peer_brute_force_candidates(benchmark: Any, instance: dict[str, Any]) -> None:
     benchmark.pedantic(
         generate_candidates,
