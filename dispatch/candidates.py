@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,13 @@ class CandidateIndex(Protocol):
         ...
 
 
+if TYPE_CHECKING:
+    from tracking import LiveIndex
+
+    # The live index must keep satisfying the protocol (checked by mypy, never run).
+    _LIVE_INDEX_FITS: CandidateIndex = LiveIndex()
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Eligible (order, courier) pairs, at most K per order, sorted by order then cost.
@@ -77,8 +84,10 @@ def generate_candidates(
     allow_stacking: bool = True,
     reserved: Mapping[str, int] | None = None,
     excluded: Mapping[str, Set[str]] | None = None,
+    rank_by: Literal["cost", "eta"] = "cost",
 ) -> Candidates:
-    """Find each order's eligible couriers within its pickup radius and keep the K cheapest.
+    """Find each order's eligible couriers within its pickup radius and keep the K cheapest
+    (by cost, or by ETA alone for the greedy nearest baseline: ``rank_by="eta"``).
 
     Eligible: same tenant; the required vehicle type if any; every required skill; status
     ``idle``, or ``busy`` when stacking is allowed; free capacity at least the order's size
@@ -139,7 +148,11 @@ def generate_candidates(
         gc_metres,
     )
     priced = cost_model.pair_costs(pairs, order_pen[order_idx] + courier_pen[courier_idx])
-    top = _top_k_per_order(order_idx, priced.cost, k)
+    if rank_by == "eta":
+        rank = np.rint(priced.eta_s * (1.0 / cost_model.unit_s)).astype(np.int64)
+    else:
+        rank = priced.cost
+    top = _top_k_per_order(order_idx, rank, k)
     return Candidates(
         order_idx=order_idx[top],
         courier_idx=courier_idx[top],

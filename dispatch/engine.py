@@ -142,6 +142,9 @@ def assign(
         allow_stacking=params.allow_stacking,
         reserved=reserved,
         excluded=excluded,
+        # Greedy nearest is the baseline users know: its K are the nearest by ETA, whatever
+        # the penalties say.
+        rank_by="eta" if params.mode == "nearest" else "cost",
     )
     chosen = choose(params.mode, cands, orders)
     return _assignment(params.mode, orders, cands, chosen)

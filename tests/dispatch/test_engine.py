@@ -213,3 +213,13 @@ def test_bad_orders_and_params_are_typed() -> None:
     with pytest.raises(InvalidInput) as dup:
         run([courier("c1")], [order("o1"), order("o1")])
     assert dup.value.field == "orders[1].id"
+
+
+def test_nearest_ranks_candidates_by_eta_not_by_penalised_cost() -> None:
+    # The near courier is busy: its load penalty (120 s) makes the far idle one cheaper.
+    couriers = [
+        courier("near", 0.0009, status="busy", capacity=2, load=1),
+        courier("far", 0.009),
+    ]
+    assert assigned(run(couriers, [order("o1")], k=1, mode="nearest")) == {"o1": "near"}
+    assert assigned(run(couriers, [order("o1")], k=1, mode="optimal")) == {"o1": "far"}
