@@ -129,7 +129,11 @@ def generate_candidates(
         keep &= ~_excluded_mask(orders, order_idx, table.ids[courier_idx], excluded)
     order_idx, courier_idx, gc_metres = order_idx[keep], courier_idx[keep], gc_metres[keep]
 
-    vehicle_names, vehicle_code = np.unique(table.vehicle.astype(str), return_inverse=True)
+    # A courier without a vehicle type travels at the provider's default vehicle's speed.
+    known = np.array([v is not None for v in table.vehicle.tolist()], dtype=bool)
+    vehicle_names, vehicle_code = np.unique(
+        np.where(known, table.vehicle, "").astype(str), return_inverse=True
+    )
     order_pen = cost_model.order_penalty_s(
         now,
         np.array([o.created_at for o in orders], dtype=np.float64),
@@ -144,7 +148,7 @@ def generate_candidates(
         table.lat,
         table.lng,
         vehicle_code.astype(np.int64),
-        vehicle_names.tolist(),
+        [name or None for name in vehicle_names.tolist()],
         gc_metres,
     )
     priced = cost_model.pair_costs(pairs, order_pen[order_idx] + courier_pen[courier_idx])

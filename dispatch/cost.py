@@ -22,7 +22,8 @@ class Pairs:
     """Candidate (order, courier) pairs and the geometry needed to price them.
 
     Orders and couriers are given once (``pickup_*`` per order, ``courier_*`` and
-    ``vehicle_code`` per courier, ``vehicle_names[code]`` the vehicle type); pair ``i`` joins
+    ``vehicle_code`` per courier, ``vehicle_names[code]`` the vehicle type, None for the
+    provider's default); pair ``i`` joins
     order ``order_idx[i]`` and courier ``courier_idx[i]``, ``great_circle_m[i]`` apart when the
     index measured it.
     """
@@ -34,7 +35,7 @@ class Pairs:
     courier_lat: FloatArray
     courier_lng: FloatArray
     vehicle_code: IntArray
-    vehicle_names: Sequence[str]
+    vehicle_names: Sequence[str | None]
     great_circle_m: FloatArray | None = None
 
 

@@ -131,6 +131,9 @@ def assign(
     ------
     InvalidInput
         Duplicate order ids or items that are not `DispatchOrder`.
+    routing.travel_time.UnknownVehicle
+        When a candidate courier's vehicle type has no speed in the travel-time provider
+        (vehicle types are configuration; nothing is assigned then).
     """
     _validate_orders(orders)
     cands = generate_candidates(

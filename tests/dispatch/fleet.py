@@ -33,7 +33,7 @@ def columns_from_records(records: Sequence[Record]) -> CourierColumns:
         lng=np.array([r["lng"] for r in records], dtype=np.float64),
         status=_objects([r["status"] for r in records]),
         tenant=_objects([r["tenant"] for r in records]),
-        vehicle=_objects([r["vehicle"] for r in records]),
+        vehicle=_objects([r.get("vehicle") for r in records]),
         capacity=np.array([r["capacity"] for r in records], dtype=np.int64),
         load=np.array([r["load"] for r in records], dtype=np.int64),
         skills=_objects([frozenset(r.get("skills", ())) for r in records]),

@@ -13,6 +13,7 @@ from dispatch.engine import (
 from dispatch.errors import InvalidInput, InvalidOrder, InvalidParams
 from dispatch.model import DispatchOrder
 from geo import great_circle_m
+from routing.travel_time import UnknownVehicle
 from tests.dispatch.fleet import live_fleet, random_records
 
 LAT, LNG = 52.37, 4.90
@@ -223,3 +224,16 @@ def test_nearest_ranks_candidates_by_eta_not_by_penalised_cost() -> None:
     ]
     assert assigned(run(couriers, [order("o1")], k=1, mode="nearest")) == {"o1": "near"}
     assert assigned(run(couriers, [order("o1")], k=1, mode="optimal")) == {"o1": "far"}
+
+
+def test_courier_without_vehicle_travels_at_the_default_speed() -> None:
+    c = courier("c1", 0.009)
+    del c["vehicle"]
+    index = live_fleet([c], NOW)
+    assert index.get("c1").vehicle is None
+    (m,) = assign([order("o1")], index, DispatchParams(), now=NOW).matches
+    assert m.eta_s == pytest.approx(m.pickup_m / 8.5)
+    # A vehicle type the provider does not know is a typed error, and nothing is assigned.
+    index.set_attrs("c1", vehicle="hovercraft")
+    with pytest.raises(UnknownVehicle):
+        assign([order("o1")], index, DispatchParams(), now=NOW)
