@@ -237,3 +237,12 @@ def test_courier_without_vehicle_travels_at_the_default_speed() -> None:
     index.set_attrs("c1", vehicle="hovercraft")
     with pytest.raises(UnknownVehicle):
         assign([order("o1")], index, DispatchParams(), now=NOW)
+
+
+def test_mixed_sizes_fill_a_courier_without_overflowing_it() -> None:
+    # Free capacity 3; sizes 2, 2 and 1: the best that fits is a 2 and the 1.
+    orders = [order("big1", size=2), order("big2", size=2), order("small", size=1)]
+    result = run([courier("c1", capacity=3)], orders)
+    got = assigned(result)
+    assert len(got) == 2 and "small" in got
+    assert result.units_per_courier()["c1"] == 3
