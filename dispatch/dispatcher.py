@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from dispatch.candidates import CandidateIndex
 from dispatch.engine import Assignment, DispatchParams, assign
-from dispatch.errors import UnknownId
+from dispatch.errors import InvalidInput, Problem, UnknownId
 from dispatch.model import DispatchOrder
 from dispatch.offers import Offer, OfferBook, OfferRequest
 from tracking import LiveIndex
@@ -66,9 +66,23 @@ class Dispatcher:
         self.last_offers: list[Offer] = []
 
     def submit(self, orders: Iterable[DispatchOrder]) -> None:
-        """Add orders to the pool (an order already there is replaced)."""
+        """Add orders to the pool, all or none (an order already there is replaced).
+
+        Raises
+        ------
+        InvalidInput
+            Listing every item that is not a `DispatchOrder`; nothing is added then.
+        """
+        batch = list(orders)
+        bad: list[Problem] = [
+            (f"orders[{i}]", o, "not a DispatchOrder")
+            for i, o in enumerate(batch)
+            if not isinstance(o, DispatchOrder)
+        ]
+        if bad:
+            raise InvalidInput("orders", bad)
         with self._lock:
-            for order in orders:
+            for order in batch:
                 self._pool[order.id] = order
 
     def cancel(self, order_id: str) -> None:

@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from dispatch.dispatcher import Dispatcher, load_onto
-from dispatch.errors import InvalidParams, UnknownId
+from dispatch.errors import InvalidInput, InvalidParams, UnknownId
 from dispatch.offers import OfferBook
 from dispatch.scheduler import BatchScheduler
 from tests.dispatch.fleet import live_fleet
@@ -102,3 +102,6 @@ def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
     assert d.offers.offered_orders() == set()
     with pytest.raises(UnknownId):
         d.cancel("nope")
+    with pytest.raises(InvalidInput):
+        d.submit([order("o9"), {"id": "o10"}])  # type: ignore[list-item]
+    assert "o9" not in {o.id for o in d.pool()}
