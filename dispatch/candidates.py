@@ -96,6 +96,32 @@ def generate_candidates(
 
     The index is queried once per group of orders sharing tenant, vehicle and skills, each
     order with its own radius (great-circle, as the index measures it).
+
+    Parameters
+    ----------
+    orders
+        The orders to place.
+    index
+        The live courier index.
+    now
+        UTC epoch seconds, for order age and courier idle time.
+    cost_model
+        Prices the pairs (`dispatch.cost.CostModel`).
+    k
+        Pairs kept per order.
+    allow_stacking
+        Whether busy couriers with room, and several orders per courier, are allowed.
+    reserved
+        Size units each courier holds in outstanding offers (not free for this run).
+    excluded
+        Couriers each order may not go to.
+    rank_by
+        What "best" means for the K kept: ``cost`` or ``eta``.
+
+    Returns
+    -------
+    Candidates
+        The kept pairs, sorted by order then rank, and the couriers they reference.
     """
     groups: dict[tuple[str, str | None, frozenset[str]], list[int]] = defaultdict(list)
     for i, order in enumerate(orders):
