@@ -1,10 +1,12 @@
+import random
 import threading
+import time
 
 import pytest
 
 from dispatch.dispatcher import Dispatcher, load_onto
-from dispatch.errors import InvalidInput, InvalidParams, UnknownId
-from dispatch.offers import OfferBook
+from dispatch.errors import InvalidInput, InvalidParams, OfferConflict, UnknownId
+from dispatch.offers import Offer, OfferBook
 from dispatch.scheduler import BatchScheduler
 from tests.dispatch.fleet import live_fleet
 from tests.dispatch.test_engine import NOW, courier, order
@@ -105,3 +107,46 @@ def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
     with pytest.raises(InvalidInput):
         d.submit([order("o9"), {"id": "o10"}])  # type: ignore[list-item]
     assert "o9" not in {o.id for o in d.pool()}
+
+
+def test_concurrent_replies_during_batches_never_overbook() -> None:
+    rng = random.Random(3)
+    couriers = [courier(f"c{i}", 0.001 * i, capacity=2) for i in range(6)]
+    clock = FakeClock(0.0)
+    d = make_dispatcher(couriers, clock)
+    d.submit([order(f"o{i}") for i in range(30)])
+    accepted: list[str] = []
+    made: list[Offer] = []
+    stop = threading.Event()
+
+    def replier() -> None:
+        while not stop.is_set():
+            if not made:
+                time.sleep(0.001)
+                continue
+            offer = rng.choice(made)
+            try:
+                if rng.random() < 0.5:
+                    accepted.append(d.accept(offer.id).order_id)
+                else:
+                    d.reject(offer.id)
+            except OfferConflict:
+                pass  # another replier won, or the offer is already closed
+
+    threads = [threading.Thread(target=replier) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(60):
+        d.run_once()
+        made.extend(d.last_offers)
+        time.sleep(0.002)  # let the repliers in between batches
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(accepted) == len(set(accepted)) > 0
+    held = d.offers.held_units()
+    index = d.index
+    for c in couriers:
+        state = index.get(c["id"])  # type: ignore[attr-defined]
+        assert state.load + held.get(c["id"], 0) <= c["capacity"]
+    assert not set(accepted) & {o.id for o in d.pool()}
