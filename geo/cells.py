@@ -225,11 +225,17 @@ def polygon_cover(geometry: Polygon | MultiPolygon, resolution: int) -> tuple[Ce
         return empty, empty
     # Sagitta of a great-circle edge against its lng/lat chord, doubled, plus rounding.
     margin_deg = 2.0 * math.degrees(edge_max**2 * math.tan(lat_max) / 8.0) + 1e-7
-    polys = _cell_polygons(cells)
     outline = geometry.boundary
     shapely.prepare(outline)
-    near_edge = shapely.dwithin(polys, outline, margin_deg)
     centres = np.asarray([h3i.cell_to_latlng(c) for c in cells], dtype=np.float64)
+    # Only cells whose centre lies within a circumradius of the outline can touch it; build
+    # polygons for those alone (a large fence has far more interior cells than edge cells).
+    centre_points = shapely.points(centres[:, 1], centres[:, 0])
+    maybe = np.flatnonzero(shapely.dwithin(centre_points, outline, reach_deg + margin_deg))
+    near_edge = np.zeros(len(cells), dtype=np.bool_)
+    if maybe.size:
+        polys = _cell_polygons([cells[i] for i in maybe.tolist()])
+        near_edge[maybe] = shapely.dwithin(polys, outline, margin_deg)
     shapely.prepare(geometry)
     centre_in = shapely.intersects_xy(geometry, centres[:, 1], centres[:, 0])
     arr = np.asarray(cells, dtype=np.int64)

@@ -85,3 +85,8 @@ def m_to_chord2(metres: float) -> float:
     `chord2_to_m`)."""
     half_angle = min(math.pi, max(0.0, metres) / EARTH_RADIUS_M) * 0.5
     return (2.0 * math.sin(half_angle)) ** 2
+
+
+def chord2_to_m_scalar(chord2: float) -> float:
+    """Scalar `chord2_to_m`, for the few values a single query returns."""
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(chord2) * 0.5))

@@ -10,16 +10,9 @@ from tracking.errors import (
     UnknownFence,
 )
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind
-from tracking.live_index import (
-    BatchResult,
-    CourierColumns,
-    CourierState,
-    LiveIndex,
-    Neighbours,
-    RowPairs,
-    UpsertResult,
-)
+from tracking.live_index import LiveIndex
 from tracking.pings import Ping, PingRules, Reason
+from tracking.results import BatchResult, CourierColumns, CourierState, Neighbours, UpsertResult
 
 __all__ = [
     "BatchResult",
@@ -38,7 +31,6 @@ __all__ = [
     "Ping",
     "PingRules",
     "Reason",
-    "RowPairs",
     "TrackingError",
     "UnknownCourier",
     "UnknownFence",

@@ -11,15 +11,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tracking.arrays import BoolArray, FloatArray
 from tracking.errors import InvalidAttribute, InvalidPing
 
 STATUSES: tuple[str, ...] = ("idle", "busy", "offline")
 IDLE, BUSY, OFFLINE = 0, 1, 2
 STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +140,12 @@ def float_column(name: str, value: Any, n: int, *, optional: bool) -> FloatArray
         if value.shape != (n,):
             raise InvalidPing(name, f"shape {value.shape}", f"need one value per courier id ({n})")
         return value.astype(np.float64)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return np.full(n, float(value))
     items = _items(name, value, n)
+    plain = np.asarray(items)
+    if plain.dtype.kind in "fiu" and plain.shape == (n,):
+        return plain.astype(np.float64)
     out = np.empty(n, dtype=np.float64)
     for i, v in enumerate(items):
         if v is None and optional:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -12,11 +12,8 @@ import numpy.typing as npt
 import shapely
 
 from geo.geofence import Geofence
+from tracking.arrays import BoolArray, FloatArray, IntArray
 from tracking.errors import DuplicateFence, InvalidAttribute, UnknownFence
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 class FenceKind(StrEnum):
@@ -99,6 +96,9 @@ class FenceEngine:
         self._cover_cells = empty
         self._cover_fence = empty
         self._cover_edge = np.empty(0, dtype=np.bool_)
+        self._bounds = np.empty((0, 4))
+        self._inside_count = np.zeros(capacity, dtype=np.int32)
+        """Per courier row, how many fences it is inside (lets small batches skip fences)."""
 
     def __len__(self) -> int:
         return len(self._fences)
@@ -126,6 +126,7 @@ class FenceEngine:
             f.inside = np.concatenate([f.inside, np.zeros(extra, dtype=np.bool_)])
             f.since = np.concatenate([f.since, np.full(extra, np.nan)])
             f.dwelled = np.concatenate([f.dwelled, np.zeros(extra, dtype=np.bool_)])
+        self._inside_count = np.concatenate([self._inside_count, np.zeros(extra, dtype=np.int32)])
         self._capacity = capacity
 
     def add(
@@ -177,7 +178,9 @@ class FenceEngine:
         del self._fences[fence_id]
         self._order.remove(state)
         self._rebuild_cover()
-        return state, np.flatnonzero(state.inside)
+        inside = np.flatnonzero(state.inside)
+        self._inside_count[inside] -= 1
+        return state, inside
 
     def _rebuild_cover(self) -> None:
         cells, fences, edge = [], [], []
@@ -194,12 +197,19 @@ class FenceEngine:
         self._cover_cells = all_cells[order]
         self._cover_fence = np.concatenate(fences)[order] if cells else all_cells
         self._cover_edge = np.concatenate(edge)[order] if cells else all_cells.astype(np.bool_)
+        self._bounds = np.array([f.bounds for f in self._order]).reshape(-1, 4)
 
     def _hits(self, cells: IntArray) -> tuple[IntArray, IntArray, BoolArray]:
         """(ping index, fence slot, is boundary cell) for every cover entry matching a cell."""
-        lo = np.searchsorted(self._cover_cells, cells, side="left")
-        hi = np.searchsorted(self._cover_cells, cells, side="right")
-        counts = hi - lo
+        cover = self._cover_cells
+        if not cover.size:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.bool_)
+        lo = np.searchsorted(cover, cells, side="left")
+        # Most pings lie in no cover cell; find the right end only for those that do.
+        touched = np.flatnonzero(cover.take(np.minimum(lo, cover.size - 1)) == cells)
+        counts = np.zeros(cells.size, dtype=np.int64)
+        counts[touched] = np.searchsorted(cover, cells[touched], side="right") - lo[touched]
         ping = np.repeat(np.arange(cells.size), counts)
         # Positions lo[i], lo[i]+1, ..., hi[i]-1 for every ping, without a Python loop.
         starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
@@ -208,16 +218,23 @@ class FenceEngine:
 
     def members_of(self, cells: IntArray, lats: FloatArray, lngs: FloatArray) -> list[BoolArray]:
         """Per fence (registration order), which of the points it covers."""
-        return [inside for inside, _ in self._classify(cells, lats, lngs)]
+        hits = self._hits(cells)
+        slots = range(len(self._order))
+        return [inside for inside, _ in self._classify(hits, slots, lats, lngs)]
 
     def _classify(
-        self, cells: IntArray, lats: FloatArray, lngs: FloatArray
+        self,
+        hits: tuple[IntArray, IntArray, BoolArray],
+        slots: Iterable[int],
+        lats: FloatArray,
+        lngs: FloatArray,
     ) -> list[tuple[BoolArray, IntArray]]:
-        """Per fence: which points it covers, and which points lie in its boundary cells."""
-        ping, slot, edge = self._hits(cells)
+        """Per fence slot: which points it covers, which points lie in its boundary cells."""
+        ping, slot, edge = hits
         out = []
-        for s, f in enumerate(self._order):
-            mask = np.zeros(cells.size, dtype=np.bool_)
+        for s in slots:
+            f = self._order[s]
+            mask = np.zeros(lats.size, dtype=np.bool_)
             mine = slot == s
             inner = ping[mine & ~edge]
             mask[inner] = True
@@ -237,7 +254,7 @@ class FenceEngine:
         """
         if not self._order:
             return []
-        members = self._classify(obs.cells, obs.lats, obs.lngs)
+        hits = self._hits(obs.cells)
         has_prev = ~np.isnan(obs.prev_lats)
         with np.errstate(invalid="ignore"):
             seg_minx = np.fmin(obs.prev_lngs, obs.lngs)
@@ -249,7 +266,11 @@ class FenceEngine:
             moved = obs.prev_cells != obs.cells
         events: list[FenceEvent] = []
         rows = obs.rows
-        for f, (now_in, on_edge) in zip(self._order, members, strict=True):
+        bounds = (seg_minx, seg_miny, seg_maxx, seg_maxy)
+        slots = self._relevant(rows, hits[1], may_cross, bounds)
+        members = self._classify(hits, slots, obs.lats, obs.lngs)
+        for s, (now_in, on_edge) in zip(slots, members, strict=True):
+            f = self._order[s]
             if f.tenant_code:
                 now_in &= obs.tenant_codes == f.tenant_code
             was_in = f.inside[rows]
@@ -283,12 +304,14 @@ class FenceEngine:
                 events.extend(_events(EventKind.CROSS, f, candidates[crossed], obs, ids))
             if enter.size:
                 r = rows[enter]
+                self._inside_count[r] += 1
                 f.inside[r] = True
                 f.since[r] = obs.ts[enter]
                 f.dwelled[r] = False
                 events.extend(_events(EventKind.ENTER, f, enter, obs, ids))
             if leave.size:
                 f.inside[rows[leave]] = False
+                self._inside_count[rows[leave]] -= 1
                 events.extend(_events(EventKind.EXIT, f, leave, obs, ids))
             if stay.size:
                 r = rows[stay]
@@ -298,11 +321,39 @@ class FenceEngine:
                     events.extend(_events(EventKind.DWELL, f, due, obs, ids))
         return events
 
+    def _relevant(
+        self,
+        rows: IntArray,
+        hit_slots: IntArray,
+        may_cross: BoolArray,
+        bounds: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    ) -> list[int]:
+        """Fence slots a batch can affect. A large batch touches them all anyway; for a
+        small one (a single ping), skip fences whose cover, members and box it misses."""
+        if rows.size > 64:
+            return list(range(len(self._order)))
+        slots = set(hit_slots.tolist())
+        for r in rows[self._inside_count[rows] > 0].tolist():
+            slots.update(s for s, f in enumerate(self._order) if f.inside[r])
+        moving = np.flatnonzero(may_cross)
+        if moving.size:
+            minx, miny, maxx, maxy = (b[moving, None] for b in bounds)
+            box = self._bounds
+            meets = (
+                (maxx >= box[:, 0])
+                & (minx <= box[:, 2])
+                & (maxy >= box[:, 1])
+                & (miny <= box[:, 3])
+            )
+            slots.update(np.flatnonzero(meets.any(axis=0)).tolist())
+        return sorted(slots)
+
     def enter_existing(
         self, state: FenceState, rows: IntArray, inside: BoolArray, now: float
     ) -> IntArray:
         """Mark ``rows[inside]`` inside a newly added fence from ``now``; returns those rows."""
         r = rows[inside]
+        self._inside_count[r] += 1
         state.inside[r] = True
         state.since[r] = now
         state.dwelled[r] = False
@@ -317,6 +368,7 @@ class FenceEngine:
             f.inside[row] = False
             f.dwelled[row] = False
             f.since[row] = np.nan
+        self._inside_count[row] = 0
         return left
 
     def fences_of(self, row: int) -> list[Hashable]:

@@ -7,10 +7,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any
 
-import h3
 import h3.api.basic_int as h3i
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +23,16 @@ from geo.cells import (
     ring_for_offset,
 )
 from geo.coords import validate_arrays, validate_lat_lng
-from geo.distance import EARTH_RADIUS_M, chord2_to_m, m_to_chord2, unit_vector, unit_vectors
+from geo.distance import (
+    EARTH_RADIUS_M,
+    chord2_to_m,
+    chord2_to_m_scalar,
+    m_to_chord2,
+    unit_vector,
+    unit_vectors,
+)
 from geo.geofence import Geofence
+from tracking.arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from tracking.attributes import (
     BUSY,
     IDLE,
@@ -43,126 +49,33 @@ from tracking.attributes import (
     status_column,
     time_column,
 )
+from tracking.bulk_query import candidate_pairs, edge_m
+from tracking.cell_map import CellMap
 from tracking.errors import InvalidAttribute, InvalidPing, InvalidQuery, UnknownCourier
 from tracking.fences import EventKind, FenceEngine, FenceEvent, FenceKind, Observation
 from tracking.pings import (
     REASONS,
+    Ping,
     PingRules,
     Reason,
     bad_optional_attributes,
+    batch_rounds,
+    check_ping,
     check_pings,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-ObjectArray = npt.NDArray[np.object_]
+from tracking.results import (
+    BatchResult,
+    CourierColumns,
+    CourierState,
+    Neighbours,
+    Snapshot,
+    UpsertResult,
+)
 
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")
 _NO_SKILLS: frozenset[str] = frozenset()
-# Element budget of one distance block in `within_many` (8 bytes each).
-_BLOCK = 4_000_000
-# Cost model of `within_many` groups (seconds per group, per distance), measured with 2,000
-# queries over 10,000 couriers; only their ratio matters.
-_GROUP_S = 65e-6
-_PAIR_S = 8.5e-9
-
-
-@dataclass(frozen=True, slots=True)
-class CourierState:
-    """A snapshot of one courier; ``status`` is ``offline`` once the last ping is stale."""
-
-    courier_id: Hashable
-    lat: float
-    lng: float
-    ts: float
-    cell: int
-    status: str
-    tenant: str | None
-    vehicle: str | None
-    capacity: int
-    load: int
-    speed: float | None
-    heading: float | None
-    accuracy: float | None
-    skills: frozenset[str] = frozenset()
-    idle_since: float | None = None
-
-    @property
-    def free_capacity(self) -> int:
-        return self.capacity - self.load
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertResult:
-    """Outcome of one ping: accepted, or the reason it was rejected; fence events it caused."""
-
-    accepted: bool
-    reason: Reason | None
-    events: list[FenceEvent]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Outcome of a batch, per item: ``accepted[i]``, ``codes[i]`` (0 or a `Reason` code)."""
-
-    accepted: BoolArray
-    codes: npt.NDArray[np.int8]
-    events: list[FenceEvent]
-
-    def __len__(self) -> int:
-        return int(self.accepted.size)
-
-    def reason(self, i: int) -> Reason | None:
-        code = int(self.codes[i])
-        return REASONS[code - 1] if code else None
-
-    @property
-    def reasons(self) -> list[Reason | None]:
-        """Per item, the rejection reason or None."""
-        table = np.array([None, *REASONS], dtype=object)
-        return list(table[self.codes].tolist())
-
-    @property
-    def n_accepted(self) -> int:
-        return int(self.accepted.sum())
-
-
-class RowPairs(NamedTuple):
-    """Sparse (query, index row, metres) triples in no particular order (`radius_pairs`)."""
-
-    query_idx: IntArray
-    rows: IntArray
-    metres: FloatArray
-
-
-@dataclass(frozen=True, slots=True)
-class CourierColumns:
-    """Attributes of some couriers, one numpy column each, row ``i`` for ``ids[i]``.
-
-    ``status``, ``tenant`` and ``vehicle`` hold names (None for an unset tenant / vehicle),
-    ``skills`` frozensets, ``idle_since`` epoch seconds or NaN.
-    """
-
-    ids: ObjectArray
-    lat: FloatArray
-    lng: FloatArray
-    status: ObjectArray
-    tenant: ObjectArray
-    vehicle: ObjectArray
-    capacity: IntArray
-    load: IntArray
-    skills: ObjectArray
-    idle_since: FloatArray
-
-
-class Neighbours(NamedTuple):
-    """Sparse (query, courier, metres) triples, sorted by query then distance."""
-
-    query_idx: IntArray
-    courier_ids: ObjectArray
-    metres: FloatArray
+_ONES3 = np.ones(3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +92,8 @@ class LiveIndex:
     Courier state lives in numpy columns (one row per courier, rows reused after removal) with
     unit vectors for chord-distance ranking; a dict maps each H3 cell to the set of rows in it.
     A ping whose position stays inside its cell's inscribed disc skips the H3 lookup and the
-    map entirely. Geofences live in ``fences`` (see `add_fence`).
+    map entirely. Geofences live in ``fences`` (see `add_fence`). Not thread-safe: use one
+    index from one thread or event loop.
 
     Parameters
     ----------
@@ -224,12 +138,8 @@ class LiveIndex:
         self._row_of: dict[Hashable, int] = {}
         self._free: list[int] = []
         self._n_rows = 0
-        self._members: dict[int, set[int]] = {}
-        self._epoch = 0
-        self._disk_rows: dict[tuple[int, int], tuple[int, IntArray]] = {}
-        self._disk_cells: dict[tuple[int, int], list[int]] = {}
+        self._cells = CellMap(self._live_cells)
         self._k_hint: dict[int, int] = {}
-        self._group_disks: dict[tuple[int, float], IntArray] = {}
         self._allocate(1024)
 
     # ----------------------------------------------------------------- storage
@@ -309,25 +219,19 @@ class LiveIndex:
         self._idle_since[rows] = np.nan
         return rows
 
+    def _live_cells(self) -> tuple[IntArray, IntArray]:
+        rows = np.flatnonzero(
+            self._alive[: self._n_rows] & (self._cell[: self._n_rows] != _NO_CELL)
+        )
+        return rows, self._cell[rows]
+
     def _move(self, rows: IntArray, old: IntArray, new: IntArray) -> None:
-        members = self._members
-        for row, o, n in zip(rows.tolist(), old.tolist(), new.tolist(), strict=True):
-            if o != _NO_CELL:
-                here = members[o]
-                here.discard(row)
-                if not here:
-                    del members[o]
-            there = members.get(n)
-            if there is None:
-                members[n] = {row}
-            else:
-                there.add(row)
+        self._cell[rows] = new
+        self._cells.move(rows.tolist(), old.tolist(), new.tolist())
         cells, inverse = np.unique(new, return_inverse=True)
         geoms = [cell_geometry(c) for c in cells.tolist()]
         self._centre[rows] = np.array([g.xyz for g in geoms])[inverse]
         self._cos_in[rows] = np.cos(np.array([g.inradius for g in geoms]))[inverse]
-        self._cell[rows] = new
-        self._epoch += 1
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -364,9 +268,9 @@ class LiveIndex:
             Degrees and UTC epoch seconds.
         **attrs
             ``speed``, ``heading``, ``accuracy`` (from the device) and ``tenant``, ``status``,
-            ``vehicle``, ``capacity``, ``load``, ``skills`` (a set of strings), ``idle_since``
-            (UTC epoch seconds since the courier is idle; dispatch's fairness term) (courier
-            attributes).
+            ``vehicle``, ``capacity``, ``load``, ``skills`` (a set of strings) and
+            ``idle_since`` (UTC epoch seconds since the courier is idle, dispatch's fairness
+            term) (courier attributes).
         """
         try:
             validate_lat_lng(lat, lng)
@@ -381,10 +285,58 @@ class LiveIndex:
         except ValueError:
             self.rejections[Reason.INVALID_ATTRIBUTE] += 1
             raise
-        result = self.upsert_many(
-            [courier_id], [lat], [lng], [ts], **{k: [v] for k, v in attrs.items()}
+        try:
+            row = self._row_of.get(courier_id)
+        except TypeError:
+            raise InvalidPing("courier_id", courier_id, "not hashable") from None
+        lat, lng, ts = float(lat), float(lng), float(ts)
+        known = row is not None
+        prev_lat = float(self._lat[row]) if known else None
+        prev_lng = float(self._lng[row]) if known else math.nan
+        prev_ts = float(self._ts[row]) if known else math.nan
+        accuracy = attrs.get("accuracy")
+        reason = check_ping(
+            self.rules, lat, lng, ts, accuracy, prev_lat, prev_lng, prev_ts, float(self._clock())
         )
-        return UpsertResult(bool(result.accepted[0]), result.reason(0), result.events)
+        if reason is not None:
+            self.rejections[reason] += 1
+            return UpsertResult(False, reason, [])
+        if row is None:
+            row = int(self._new_rows([courier_id])[0])
+        old_cell = int(self._cell[row])
+        xyz = unit_vector(lat, lng)
+        cx, cy, cz = self._centre[row].tolist()
+        cell = old_cell
+        if xyz[0] * cx + xyz[1] * cy + xyz[2] * cz < self._cos_in[row]:
+            cell = h3i.latlng_to_cell(lat, lng, self.resolution)
+        self._lat[row] = lat
+        self._lng[row] = lng
+        self._xyz[row] = xyz
+        self._ts[row] = ts
+        for name in _DEVICE:
+            value = attrs.get(name)
+            getattr(self, f"_{name}")[row] = math.nan if value is None else float(value)
+        if len(attrs) > sum(1 for name in _DEVICE if name in attrs):
+            courier = {k: v for k, v in attrs.items() if k not in _DEVICE}
+            for name, col in self._one(courier).items():
+                getattr(self, f"_{name}")[row] = col.values[0]
+        rows = np.array([row])
+        if cell != old_cell:
+            self._move(rows, np.array([old_cell]), np.array([cell]))
+        if not len(self.fences):
+            return UpsertResult(True, None, [])
+        obs = Observation(
+            rows,
+            np.array([lat]),
+            np.array([lng]),
+            np.array([ts]),
+            np.array([cell]),
+            np.array([math.nan if prev_lat is None else prev_lat]),
+            np.array([prev_lng]),
+            np.array([old_cell]),
+            self._tenant[rows],
+        )
+        return UpsertResult(True, None, self.fences.observe(obs, self._ids))
 
     def _check_attrs(self, attrs: Mapping[str, Any]) -> None:
         unknown = set(attrs) - set(REASON_TEXT)
@@ -401,9 +353,13 @@ class LiveIndex:
                 ]
                 if bad_optional_attributes(*cols)[0]:
                     raise InvalidAttribute(name, value, REASON_TEXT[name])
-            # One item: a list value (skills) is that courier's, not one per item.
-            elif self._columns({name: [value]}, 1)[name].bad[0]:
+            elif self._one({name: value})[name].bad[0]:
                 raise InvalidAttribute(name, value, REASON_TEXT[name])
+
+    def _one(self, attrs: Mapping[str, Any]) -> dict[str, Column]:
+        """`_columns` for one courier: a list value (skills) is that courier's, not one per
+        item."""
+        return self._columns({k: [v] for k, v in attrs.items()}, 1)
 
     def _columns(self, attrs: Mapping[str, Any], n: int) -> dict[str, Column]:
         out = {}
@@ -505,7 +461,7 @@ class LiveIndex:
         now = float(self._clock())
         codes = np.zeros(n, dtype=np.int8)
         events: list[FenceEvent] = []
-        for rnd, items in enumerate(_rounds(ids, rows)):
+        for rnd, items in enumerate(batch_rounds(ids, rows)):
             if rnd:
                 # A courier first seen earlier in this batch has a row now.
                 rows[items] = [get(ids[i], -1) for i in items.tolist()]
@@ -516,6 +472,18 @@ class LiveIndex:
             if code and count:
                 self.rejections[REASONS[code - 1]] += count
         return BatchResult(codes == 0, codes, events)
+
+    def ingest(self, pings: Sequence[Ping]) -> BatchResult:
+        """`upsert_many` for `Ping` records (the device fields travel with each ping)."""
+        return self.upsert_many(
+            [p.courier_id for p in pings],
+            [p.lat for p in pings],
+            [p.lng for p in pings],
+            [p.ts for p in pings],
+            speed=[p.speed for p in pings],
+            heading=[p.heading for p in pings],
+            accuracy=[p.accuracy for p in pings],
+        )
 
     def _apply(
         self,
@@ -593,7 +561,7 @@ class LiveIndex:
             if name in _DEVICE:
                 raise InvalidAttribute(name, attrs[name], "comes with a ping, not set_attrs")
         self._check_attrs(attrs)
-        for name, col in self._columns({k: [v] for k, v in attrs.items()}, 1).items():
+        for name, col in self._one(attrs).items():
             getattr(self, f"_{name}")[row] = col.values[0]
 
     def get(self, courier_id: Hashable) -> CourierState:
@@ -628,18 +596,13 @@ class LiveIndex:
         now = float(self._clock())
         left = self.fences.leave_all(row)
         del self._row_of[courier_id]
-        cell = int(self._cell[row])
-        here = self._members[cell]
-        here.discard(row)
-        if not here:
-            del self._members[cell]
+        self._cells.discard(row, int(self._cell[row]))
         self._alive[row] = False
         self._ids[row] = None
         self._cell[row] = _NO_CELL
         self._cos_in[row] = 2.0
         self._ts[row] = np.nan
         self._free.append(row)
-        self._epoch += 1
         return [FenceEvent(EventKind.EXIT, fid, courier_id, now) for fid in left]
 
     def count_by_cell(self, resolution: int, **filters: Any) -> dict[int, int]:
@@ -702,23 +665,6 @@ class LiveIndex:
         rows = np.flatnonzero(self._alive[: self._n_rows])
         return rows if f is None else rows[self._keep(f, rows, now)]
 
-    def _disk(self, cell: int, k: int) -> IntArray:
-        key = (cell, k)
-        hit = self._disk_rows.get(key)
-        if hit is not None and hit[0] == self._epoch:
-            return hit[1]
-        cells = self._disk_cells.get(key)
-        if cells is None:
-            if len(self._disk_cells) > 200_000:
-                self._disk_cells.clear()
-            cells = self._disk_cells[key] = h3i.grid_disk(cell, k)
-        members = self._members
-        rows = np.fromiter(chain.from_iterable(members.get(c, ()) for c in cells), dtype=np.int64)
-        if len(self._disk_rows) > 200_000:
-            self._disk_rows.clear()
-        self._disk_rows[key] = (self._epoch, rows)
-        return rows
-
     def _scan_limit(self) -> int:
         """Disk size (cells) above which scanning every row is cheaper than the cell map."""
         return max(61, len(self._row_of) // 4)
@@ -752,34 +698,44 @@ class LiveIndex:
         -------
         list of (courier_id, metres)
         """
-        la, ln = validate_lat_lng(lat, lng)
-        k = _check_k(k)
-        f = self._filter(status, vehicle, min_free_capacity, tenant)
+        q, cell, offset = self._locate(lat, lng)
+        if type(k) is not int or k < 1:
+            k = _check_k(k)
+        no_filter = (
+            status is None and vehicle is None and min_free_capacity is None and tenant is None
+        )
+        f = None if no_filter else self._filter(status, vehicle, min_free_capacity, tenant)
         if not self._row_of:
             return []
         now = self._clock() if f is not None else 0.0
-        q = unit_vector(la, ln)
         qa = np.array(q)
-        cell = h3i.latlng_to_cell(la, ln, self.resolution)
-        offset = central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
         ring = self._k_hint.get(cell, 1)
         limit = self._scan_limit()
         while True:
             scan = 3 * ring * (ring + 1) + 1 > limit
-            rows = self._rows(None, now) if scan else self._disk(cell, ring)
+            rows = self._rows(None, now) if scan else self._cells.disk(cell, ring)
             if f is not None:
                 rows = rows[self._keep(f, rows, now)]
-            d = self._xyz[rows] - qa
-            d2 = np.einsum("ij,ij->i", d, d)
-            top = np.argpartition(d2, k - 1)[:k] if rows.size > k else np.arange(rows.size)
+            d = self._xyz.take(rows, axis=0)
+            d -= qa
+            d2 = np.square(d, out=d) @ _ONES3
+            n = rows.size
+            if n > 4 * k:
+                top = np.argpartition(d2, k - 1)[:k]
+                top = top.take(np.argsort(d2.take(top), kind="stable"))
+            else:
+                top = np.argsort(d2, kind="stable")[:k]
+            kth = float(d2[top[-1]]) if n else 0.0  # top is sorted: its last is the k-th
             if scan:
                 break
-            if rows.size >= k:
-                reach = float(chord2_to_m(d2[top].max()))
-                if reach <= disk_cover_radius_m(cell, ring) - offset:
-                    self._remember(cell, ring)
+            if n >= k:
+                cover = disk_cover_radius_m(cell, ring) - offset
+                if cover > 0.0 and kth <= m_to_chord2(cover):
+                    if ring != 1:
+                        self._remember(cell, ring)
                     break
-                estimate = int(reach / (1.5 * _edge_m(self.resolution)))
+                reach = chord2_to_m_scalar(kth)
+                estimate = int(reach / (1.5 * edge_m(self.resolution)))
                 ring = (
                     limit
                     if 3 * estimate * estimate > limit
@@ -787,9 +743,26 @@ class LiveIndex:
                 )
             else:
                 ring = 2 * ring + 1
-        order = top[np.argsort(d2[top], kind="stable")]
-        metres = chord2_to_m(d2[order])
-        return list(zip(self._ids[rows[order]].tolist(), metres.tolist(), strict=True))
+        # ``top`` is already in ascending order of distance.
+        ids = self._ids.take(rows.take(top)).tolist()
+        metres = np.arcsin(np.sqrt(d2.take(top)) * 0.5) * (2.0 * EARTH_RADIUS_M)
+        return list(zip(ids, metres.tolist(), strict=True))
+
+    def _locate(self, lat: float, lng: float) -> tuple[tuple[float, float, float], int, float]:
+        """Validated query point: unit vector, cell, metres from the cell's centre."""
+        # Plain in-range floats skip the full validation (NaN fails the comparisons).
+        if (
+            type(lat) is float
+            and type(lng) is float
+            and -90.0 <= lat <= 90.0
+            and -180.0 <= lng <= 180.0
+        ):
+            la, ln = lat, lng
+        else:
+            la, ln = validate_lat_lng(lat, lng)
+        q = unit_vector(la, ln)
+        cell = h3i.latlng_to_cell(la, ln, self.resolution)
+        return q, cell, central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
 
     def _remember(self, cell: int, ring: int) -> None:
         if len(self._k_hint) > 1_000_000:
@@ -811,16 +784,13 @@ class LiveIndex:
 
         Takes the same filters as `nearest`.
         """
-        la, ln = validate_lat_lng(lat, lng)
+        q, cell, offset = self._locate(lat, lng)
         radius = _check_radius(radius_m)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         if not self._row_of:
             return []
         now = self._clock() if f is not None else 0.0
-        q = unit_vector(la, ln)
-        cell = h3i.latlng_to_cell(la, ln, self.resolution)
-        offset = central_angle(q, cell_geometry(cell).xyz) * EARTH_RADIUS_M
-        estimate = int(radius / (1.5 * _edge_m(self.resolution))) + 1
+        estimate = int(radius / (1.5 * edge_m(self.resolution))) + 1
         limit = self._scan_limit()
         if 3 * estimate * estimate > limit:
             rows = self._rows(f, now)
@@ -829,18 +799,20 @@ class LiveIndex:
             rows = (
                 self._rows(None, now)
                 if 3 * ring * (ring + 1) + 1 > limit
-                else self._disk(cell, ring)
+                else self._cells.disk(cell, ring)
             )
             if f is not None:
                 rows = rows[self._keep(f, rows, now)]
-        d = self._xyz[rows] - np.array(q)
-        d2 = np.einsum("ij,ij->i", d, d)
+        d = self._xyz.take(rows, axis=0)
+        d -= np.array(q)
+        d2 = np.square(d, out=d) @ _ONES3
         near = np.flatnonzero(d2 <= m_to_chord2(radius) * (1 + 1e-9))
-        metres = chord2_to_m(d2[near])
-        sel = metres <= radius
-        near, metres = near[sel], metres[sel]
-        order = np.argsort(metres, kind="stable")
-        return list(zip(self._ids[rows[near[order]]].tolist(), metres[order].tolist(), strict=True))
+        values = d2.take(near)
+        order = np.argsort(values, kind="stable")
+        metres = chord2_to_m(values.take(order))
+        cut = int(np.searchsorted(metres, radius, side="right"))
+        ids = self._ids.take(rows.take(near.take(order[:cut]))).tolist()
+        return list(zip(ids, metres[:cut].tolist(), strict=True))
 
     def within_many(
         self,
@@ -857,9 +829,9 @@ class LiveIndex:
         """Bulk radius query (candidate generation): per query point, the couriers within its
         radius, at most the ``k`` nearest when ``k`` is given.
 
-        Queries are grouped by the H3 cell holding them at a coarser resolution (chosen by a
-        cost model, see `_group_cells`); the couriers of the rings covering a group are
-        gathered once and measured against every query of the group in one numpy block. Distances
+        Queries are grouped by the H3 cell holding them at a coarser resolution (cells about
+        half the radius across); the couriers of the rings covering a group are gathered
+        once and measured against every query of the group in one numpy block. Distances
         are exact great-circle metres, as in `within`.
 
         Parameters
@@ -876,14 +848,21 @@ class LiveIndex:
         Returns
         -------
         Neighbours
-            ``(query_idx, courier_ids, metres)`` triples sorted by query then distance;
-            ``courier_ids`` is an object array.
+            ``(query_idx, rows, metres)`` triples sorted by query then distance; `ids_of` and
+            `columns` turn rows into courier ids and attributes.
         """
-        q_idx, rows, metres = self._radius_pairs(
-            lats, lngs, radius_m, k, status, vehicle, min_free_capacity, tenant
+        pairs = self.radius_pairs(
+            lats,
+            lngs,
+            radius_m,
+            k=k,
+            status=status,
+            vehicle=vehicle,
+            min_free_capacity=min_free_capacity,
+            tenant=tenant,
         )
-        order = np.lexsort((metres, q_idx))
-        return Neighbours(q_idx[order], self._ids[rows[order]], metres[order])
+        order = np.lexsort((pairs.metres, pairs.query_idx))
+        return Neighbours(pairs.query_idx[order], pairs.rows[order], pairs.metres[order])
 
     def radius_pairs(
         self,
@@ -896,21 +875,78 @@ class LiveIndex:
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-    ) -> RowPairs:
-        """`within_many` for bulk consumers: the same pairs, in no particular order, with index
-        rows instead of courier ids, to be read with `columns` (dispatch candidate generation
-        re-ranks the pairs itself, so sorting and id lookups would be wasted).
-
-        Rows are valid until the next write to the index.
-        """
-        return RowPairs(
-            *self._radius_pairs(lats, lngs, radius_m, k, status, vehicle, min_free_capacity, tenant)
+    ) -> Neighbours:
+        """`within_many` in no particular order: for bulk consumers that rank the pairs
+        themselves (dispatch candidate generation sorts by cost), sorting them by distance
+        would be wasted."""
+        la, ln = validate_arrays(lats, lngs)
+        radii = _check_radii(radius_m, la.size)
+        top_k = None if k is None else _check_k(k)
+        f = self._filter(status, vehicle, min_free_capacity, tenant)
+        rows = self._rows(f, float(self._clock()))
+        if not la.size or not rows.size:
+            return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+        queries = unit_vectors(la, ln)
+        points = self._xyz.take(rows, axis=0)
+        point_cells = self._cell.take(rows)
+        everyone = np.arange(la.size)
+        first = radii
+        # The fleet's bounding box gives the density that sizes the first radius and groups.
+        lat_span = float(np.ptp(self._lat.take(rows))) * 111_320.0
+        mid_lat = math.radians(float(self._lat.take(rows).mean()))
+        lng_span = float(np.ptp(self._lng.take(rows))) * 111_320.0 * math.cos(mid_lat)
+        area = max(lat_span * lng_span, 1.0)
+        density = rows.size / area
+        if top_k is not None:
+            # Most queries find their k nearest well inside a generous radius: try a smaller
+            # one first, then redo with the full radius only the queries that came up short.
+            guess = 1.4 * math.sqrt(top_k * area / (math.pi * rows.size))
+            first = np.minimum(radii, guess)
+        q_idx, p_idx = candidate_pairs(
+            queries,
+            la,
+            ln,
+            everyone,
+            first,
+            top_k,
+            points,
+            point_cells,
+            self.resolution,
+            density,
+            area,
         )
+        if top_k is not None:
+            found = np.bincount(q_idx, minlength=la.size)
+            redo = np.flatnonzero((found < top_k) & (first < radii))
+            if redo.size:
+                keep = ~np.isin(q_idx, redo)
+                q2, p2 = candidate_pairs(
+                    queries,
+                    la,
+                    ln,
+                    redo,
+                    radii,
+                    top_k,
+                    points,
+                    point_cells,
+                    self.resolution,
+                    density,
+                    area,
+                )
+                q_idx = np.concatenate([q_idx[keep], q2])
+                p_idx = np.concatenate([p_idx[keep], p2])
+        d = points.take(p_idx, axis=0)
+        d -= queries.take(q_idx, axis=0)
+        metres = chord2_to_m(np.square(d, out=d) @ _ONES3)
+        sel = metres <= radii.take(q_idx)
+        return Neighbours(q_idx[sel], rows.take(p_idx[sel]), metres[sel])
+
+    def ids_of(self, rows: npt.ArrayLike) -> ObjectArray:
+        """Courier ids of index rows (as returned by `within_many`)."""
+        return np.asarray(self._ids.take(np.asarray(rows, dtype=np.int64)), dtype=object)
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
-        """Attributes of the couriers at the given rows (from `radius_pairs`), as columns.
-
-        ``status`` reads ``offline`` for a courier whose last ping is stale, as in `get`.
+        """Attributes of index rows as numpy columns (for dispatch's candidate table).
 
         Raises
         ------
@@ -922,146 +958,21 @@ class LiveIndex:
             bad = r[(r < 0) | (r >= self._n_rows)]
             shown = int(bad[0]) if bad.size else int(r[~self._alive[r]][0])
             raise InvalidQuery("rows", shown, "not the row of a courier in the index")
-        stale = self._ts[r] < float(self._clock()) - self.staleness_s
-        status = np.where(stale, OFFLINE, self._status[r])
+        stale = self._ts.take(r) < self._clock() - self.staleness_s
+        status = np.where(stale, OFFLINE, self._status.take(r))
         return CourierColumns(
-            ids=self._ids[r],
-            lat=self._lat[r],
-            lng=self._lng[r],
-            status=np.array(STATUSES, dtype=object)[status],
-            tenant=np.array(self._tenants.names, dtype=object)[self._tenant[r]],
-            vehicle=np.array(self._vehicles.names, dtype=object)[self._vehicle[r]],
-            capacity=self._capacity[r],
-            load=self._load[r],
-            skills=self._skills[r],
-            idle_since=self._idle_since[r],
+            ids=self.ids_of(r),
+            lat=self._lat.take(r),
+            lng=self._lng.take(r),
+            ts=self._ts.take(r),
+            tenant=np.array(self._tenants.names, dtype=object).take(self._tenant.take(r)),
+            status=np.array(STATUSES, dtype=object).take(status),
+            vehicle=np.array(self._vehicles.names, dtype=object).take(self._vehicle.take(r)),
+            capacity=self._capacity.take(r),
+            load=self._load.take(r),
+            skills=self._skills.take(r),
+            idle_since=self._idle_since.take(r),
         )
-
-    def _group_disk(self, cell: int, radius_m: float) -> IntArray:
-        """Cells of the disk around ``cell`` covering ``radius_m`` from anywhere in it; cached,
-        since dispatch asks for the same coarse cells and radius every batch."""
-        key = (cell, radius_m)
-        disk = self._group_disks.get(key)
-        if disk is None:
-            if len(self._group_disks) > 100_000:
-                self._group_disks.clear()
-            ring = ring_for_offset(
-                cell, cell_geometry(cell).circumradius * EARTH_RADIUS_M, radius_m
-            )
-            disk = self._group_disks[key] = np.array(h3i.grid_disk(cell, ring), dtype=np.int64)
-        return disk
-
-    def _group_cells(
-        self, point_cells: IntArray, query_cells: IntArray, radius_m: float
-    ) -> tuple[IntArray, IntArray]:
-        """Parents of the points' and queries' cells at the resolution that groups the queries
-        for `_radius_pairs` most cheaply.
-
-        Each group costs a fixed overhead plus one distance per (query, point in the group's
-        disk): about ``_GROUP_S * groups + _PAIR_S * queries * points per cell * disk cells``.
-        Coarse groups pay off for many queries, fine ones for few. Resolutions whose cell
-        edge is within a factor 4 of the radius are compared.
-        """
-        best: tuple[float, IntArray, IntArray] | None = None
-        for res in range(self.resolution, -1, -1):
-            edge = _edge_m(res)
-            if edge < radius_m / 4.0 and res > 0:
-                continue
-            if edge > radius_m * 4.0 and best is not None:
-                break
-            q = parent_cells(query_cells, res)
-            p = parent_cells(point_cells, res)
-            groups = np.unique(q)
-            per_cell = p.size / max(1, np.unique(p).size)
-            disk = self._group_disk(int(groups[0]), radius_m).size
-            cost = _GROUP_S * groups.size + _PAIR_S * q.size * per_cell * disk
-            if best is None or cost < best[0]:
-                best = (cost, p, q)
-        assert best is not None
-        return best[1], best[2]
-
-    def _radius_pairs(
-        self,
-        lats: npt.ArrayLike,
-        lngs: npt.ArrayLike,
-        radius_m: float | npt.ArrayLike,
-        k: int | None,
-        status: str | None,
-        vehicle: str | None,
-        min_free_capacity: int | None,
-        tenant: str | None,
-    ) -> tuple[IntArray, IntArray, FloatArray]:
-        la, ln = validate_arrays(lats, lngs)
-        radii = _check_radii(radius_m, la.size)
-        top_k = None if k is None else _check_k(k)
-        f = self._filter(status, vehicle, min_free_capacity, tenant)
-        rows = self._rows(f, float(self._clock()))
-        if not la.size or not rows.size:
-            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-        queries = unit_vectors(la, ln)
-        points = self._xyz[rows]
-        point_cells, query_cells = self._group_cells(
-            self._cell[rows], cells_of_valid(la, ln, self.resolution), float(radii.max())
-        )
-        by_cell = np.argsort(point_cells, kind="stable")
-        cells, starts, counts = np.unique(
-            point_cells[by_cell], return_index=True, return_counts=True
-        )
-        q_order = np.argsort(query_cells, kind="stable")
-        groups, g_starts, g_counts = np.unique(
-            query_cells[q_order], return_index=True, return_counts=True
-        )
-        slack = (2.0 * np.sin(radii / (2.0 * EARTH_RADIUS_M))) ** 2 * (1 + 1e-9) + 1e-18
-        out_q: list[IntArray] = []
-        out_p: list[IntArray] = []
-        for g, start, count in zip(
-            groups.tolist(), g_starts.tolist(), g_counts.tolist(), strict=True
-        ):
-            qi = q_order[start : start + count]
-            geom = cell_geometry(g)
-            disk = self._group_disk(g, float(radii[qi].max()))
-            pos = np.minimum(np.searchsorted(cells, disk), cells.size - 1)
-            pos = pos[cells[pos] == disk]
-            if not pos.size:
-                continue
-            cand = np.concatenate(
-                [
-                    by_cell[s : s + c]
-                    for s, c in zip(starts[pos].tolist(), counts[pos].tolist(), strict=True)
-                ]
-            )
-            # Centre on the group's cell so that the dot-product form keeps its precision.
-            centre = np.array(geom.xyz)
-            pc = points[cand] - centre
-            pn = np.einsum("ij,ij->i", pc, pc)
-            step = max(1, _BLOCK // cand.size)
-            for b in range(0, qi.size, step):
-                qb = qi[b : b + step]
-                qc = queries[qb] - centre
-                # d2 = |q|^2 + |p|^2 - 2 q.p, built in place: one block-sized temporary, not four.
-                d2 = qc @ pc.T
-                d2 *= -2.0
-                d2 += pn
-                d2 += np.einsum("ij,ij->i", qc, qc)[:, None]
-                inside = d2 <= slack[qb, None]
-                if top_k is not None and cand.size > top_k:
-                    d2 = np.where(inside, d2, np.inf)
-                    pick = np.argpartition(d2, top_k - 1, axis=1)[:, :top_k]
-                    keep = np.isfinite(np.take_along_axis(d2, pick, axis=1))
-                    out_q.append(np.repeat(qb, top_k)[keep.ravel()])
-                    out_p.append(cand[pick[keep]])
-                else:
-                    qq, pp = np.nonzero(inside)
-                    out_q.append(qb[qq])
-                    out_p.append(cand[pp])
-        if not out_q:
-            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
-        q_idx = np.concatenate(out_q)
-        p_idx = np.concatenate(out_p)
-        d = points[p_idx] - queries[q_idx]
-        metres = chord2_to_m(np.einsum("ij,ij->i", d, d))
-        sel = metres <= radii[q_idx]
-        return q_idx[sel], rows[p_idx[sel]], metres[sel]
 
     # ------------------------------------------------------------------ fences
 
@@ -1104,33 +1015,21 @@ class LiveIndex:
         """The fences a courier is currently inside."""
         return self.fences.fences_of(self._row(courier_id))
 
+    def has_fence(self, fence_id: Hashable) -> bool:
+        return fence_id in self.fences.fence_ids()
 
-def _rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
-    """Split a batch so that no courier appears twice in one round, keeping item order."""
-    n = len(ids)
-    known = rows >= 0
-    fresh = [ids[i] for i in np.flatnonzero(~known).tolist()]
-    distinct_known = np.unique(rows[known]).size == int(known.sum())
-    if distinct_known and len(set(fresh)) == len(fresh):
-        return [np.arange(n)]
-    keys = rows.copy()
-    codes: dict[Hashable, int] = {}
-    for i in np.flatnonzero(~known).tolist():
-        keys[i] = -1 - codes.setdefault(ids[i], len(codes))
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    occurrence = np.empty(n, dtype=np.int64)
-    occurrence[order] = np.arange(n) - group_start
-    return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max()) + 1)]
-
-
-def _edge_m(resolution: int) -> float:
-    return float(h3.average_hexagon_edge_length(resolution, "m"))
+    def snapshot(self, **filters: Any) -> Snapshot:
+        """Every courier that passes the query filters, with its position and cell (consoles,
+        bbox listings)."""
+        rows = self._rows(self._filter(**filters), float(self._clock()))
+        return Snapshot(
+            self._ids[rows], self._lat[rows].copy(), self._lng[rows].copy(), self._cell[rows]
+        )
 
 
 def _check_k(k: Any) -> int:
+    if type(k) is int and k >= 1:
+        return k
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidQuery("k", k, "need an integer >= 1")
     return int(k)

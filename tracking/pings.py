@@ -10,10 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from geo.coords import valid_mask
-from geo.distance import great_circle_m_array
-
-FloatArray = npt.NDArray[np.float64]
-CodeArray = npt.NDArray[np.int8]
+from geo.distance import great_circle_m, great_circle_m_array
+from tracking.arrays import CodeArray, FloatArray, IntArray
 
 
 class Reason(StrEnum):
@@ -129,3 +127,54 @@ def check_pings(
     for reason, failed in checks:
         codes[failed] = code_of(reason)
     return codes
+
+
+def check_ping(
+    rules: PingRules,
+    lat: float,
+    lng: float,
+    ts: float,
+    accuracy: float | None,
+    prev_lat: float | None,
+    prev_lng: float,
+    prev_ts: float,
+    now: float,
+) -> Reason | None:
+    """Scalar `check_pings` for one well-formed ping (finite coordinates in range, finite ts,
+    valid attributes) and its courier's last accepted ping (``prev_lat`` None when new)."""
+    if ts > now + rules.future_tolerance_s:
+        return Reason.FUTURE_TIMESTAMP
+    if prev_lat is not None:
+        if ts == prev_ts:
+            return Reason.DUPLICATE
+        if ts < prev_ts:
+            return Reason.OUT_OF_ORDER
+    if accuracy is not None and accuracy > rules.max_accuracy_m:
+        return Reason.LOW_ACCURACY
+    if prev_lat is not None:
+        dist = great_circle_m(prev_lat, prev_lng, lat, lng)
+        if dist > rules.max_speed_mps * (ts - prev_ts):
+            return Reason.IMPLIED_SPEED
+    return None
+
+
+def batch_rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
+    """Split a batch so that no courier appears twice in one round, keeping item order."""
+    n = len(ids)
+    known = rows >= 0
+    fresh = [ids[i] for i in np.flatnonzero(~known).tolist()]
+    seen = rows[known]
+    distinct_known = not seen.size or int(np.bincount(seen).max()) <= 1
+    if distinct_known and len(set(fresh)) == len(fresh):
+        return [np.arange(n)]
+    keys = rows.copy()
+    codes: dict[Hashable, int] = {}
+    for i in np.flatnonzero(~known).tolist():
+        keys[i] = -1 - codes.setdefault(ids[i], len(codes))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    occurrence = np.empty(n, dtype=np.int64)
+    occurrence[order] = np.arange(n) - group_start
+    return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max()) + 1)]

@@ -165,3 +165,16 @@ def test_bad_shapely_input_and_bad_query_points() -> None:
     assert info.value.field == "lat"
     with pytest.raises(InvalidCoordinate):
         fence.covers_array([0.0], [190.0])
+
+
+def test_fence_touching_the_antimeridian_matches_shapely() -> None:
+    ring = [[179.98, -16.8], [180.0, -16.8], [180.0, -16.78], [179.98, -16.78], [179.98, -16.8]]
+    fence = Geofence.from_geojson({"type": "Polygon", "coordinates": [ring]})
+    rng = np.random.default_rng(2)
+    lngs = np.concatenate(
+        [rng.uniform(179.97, 180.0, 300), rng.uniform(-180.0, -179.99, 100), [180.0, -180.0]]
+    )
+    lats = rng.uniform(-16.81, -16.77, lngs.size)
+    expected = shapely.covers(fence.geometry, shapely.points(lngs, lats))
+    assert fence.covers_array(lats, lngs).tolist() == expected.tolist()
+    assert expected.any()

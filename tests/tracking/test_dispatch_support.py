@@ -20,11 +20,8 @@ def test_radius_pairs_are_within_many_unordered(filters: dict[str, object]) -> N
     radii = rng.uniform(0, 2500, 50)
     want = index.within_many(q_la, q_ln, radii, **filters)  # type: ignore[arg-type]
     got = index.radius_pairs(q_la, q_ln, radii, **filters)  # type: ignore[arg-type]
-    cols = index.columns(got.rows)
-    mine = zip(got.query_idx.tolist(), cols.ids.tolist(), got.metres.tolist(), strict=True)
-    theirs = zip(
-        want.query_idx.tolist(), want.courier_ids.tolist(), want.metres.tolist(), strict=True
-    )
+    mine = zip(got.query_idx.tolist(), got.rows.tolist(), got.metres.tolist(), strict=True)
+    theirs = zip(want.query_idx.tolist(), want.rows.tolist(), want.metres.tolist(), strict=True)
     assert sorted(mine) == sorted(theirs)
     assert want.query_idx.size > 0
 

@@ -166,7 +166,8 @@ def test_batch_membership_equals_shapely_covers_and_sequential_events(
     single = LiveIndex(clock=lambda: NOW, max_speed_mps=1e6)
     for index in (batch, single):
         index.add_fence("f", fence, dwell_s=15)
-    n = 40
+    # More than 64 pings: the batch takes the all-fences path, single pings the filtered one.
+    n = 80
     all_batch: list[FenceEvent] = []
     all_single: list[FenceEvent] = []
     for step in range(4):
@@ -184,3 +185,12 @@ def test_batch_membership_equals_shapely_covers_and_sequential_events(
         assert [single.fences_of(i) == ["f"] for i in range(n)] == covered.tolist()
     key = lambda e: (e.ts, str(e.courier_id), e.kind.value)  # noqa: E731
     assert sorted(all_batch, key=key) == sorted(all_single, key=key)
+
+
+def test_cover_at_another_resolution_is_rebuilt_by_the_engine() -> None:
+    index = LiveIndex(resolution=8, clock=lambda: 1e9)
+    index.add_fence("sq", Geofence.from_geojson(SQUARE, resolution=10))
+    assert index.fences.get("sq").geofence.resolution == 8
+    assert index.inside("sq", 0.005, 0.005)
+    events = index.upsert("a", 0.005, 0.005, 1e9).events
+    assert [(e.kind.value, e.fence_id) for e in events] == [("enter", "sq")]

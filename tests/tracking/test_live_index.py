@@ -99,7 +99,7 @@ def test_within_many_equals_brute_force(
     for qi in range(12):
         mine = res.query_idx == qi
         truth = great_circle_m_array(q_la[qi], q_ln[qi], la, ln)
-        ids = res.courier_ids[mine].tolist()
+        ids = index.ids_of(res.rows[mine]).tolist()
         metres = res.metres[mine]
         assert np.all(np.diff(metres) >= 0)
         within = np.sort(truth[truth <= r[qi]])
@@ -152,7 +152,20 @@ def test_filters_match_brute_force() -> None:
         got = {cid for cid, _ in index.within(-1.29, 36.82, 1500, **filters)}
         assert got == set(np.flatnonzero(mask & (truth <= 1500)).tolist())
         res = index.within_many([-1.29], [36.82], 1500, **filters)
-        assert set(res.courier_ids.tolist()) == got
+        assert set(index.ids_of(res.rows).tolist()) == got
+
+
+def test_columns_describe_rows() -> None:
+    index, la, ln, clock = city(12)
+    clock[0] = NOW + 301  # everyone stale
+    index.set_attrs(4, tenant="t7")
+    res = index.within_many([-1.29], [36.82], 1e5)
+    cols = index.columns(res.rows)
+    assert sorted(cols.ids.tolist()) == list(range(12))
+    i = cols.ids.tolist().index(4)
+    assert (cols.lat[i], cols.lng[i], cols.ts[i]) == (la[4], ln[4], NOW)
+    assert (cols.tenant[i], cols.vehicle[i], cols.status[i]) == ("t7", "car", "offline")
+    assert (cols.capacity[i], cols.load[i]) == (0, 0)
 
 
 def test_stale_couriers_count_as_offline() -> None:
@@ -235,3 +248,64 @@ def test_empty_index_answers_empty() -> None:
     assert index.within(0.0, 0.0, 100.0) == []
     assert index.within_many([0.0], [0.0], 100.0).metres.size == 0
     assert index.count_by_cell(5) == {}
+
+
+def test_cell_map_stays_exact_through_large_and_small_changes() -> None:
+    # Large batches mark the cell map stale (rebuilt at the next query); small ones update it
+    # row by row. Interleave both with removals and check against brute force each time.
+    rng = np.random.default_rng(11)
+    n = 3000
+    clock = [NOW]
+    index = LiveIndex(clock=lambda: clock[0], max_speed_mps=1e6)
+    la = -1.29 + rng.uniform(-0.02, 0.02, n)
+    ln = 36.82 + rng.uniform(-0.02, 0.02, n)
+    alive = np.ones(n, dtype=bool)
+    index.upsert_many(list(range(n)), la, ln, clock[0])
+
+    def check() -> None:
+        for qlat, qlng in zip(la[:5] + 0.001, ln[:5] - 0.001, strict=True):
+            truth = np.where(alive, great_circle_m_array(qlat, qlng, la, ln), np.inf)
+            check_knn(index.nearest(float(qlat), float(qlng), 15), truth, 15)
+            got = {c for c, _ in index.within(float(qlat), float(qlng), 700.0)}
+            assert got == set(np.flatnonzero(truth <= 700.0).tolist())
+
+    check()
+    for _ in range(3):
+        clock[0] += 10
+        la += rng.normal(0, 0.002, n)
+        ln += rng.normal(0, 0.002, n)
+        live = np.flatnonzero(alive)
+        index.upsert_many(live, la[live], ln[live], clock[0])  # thousands of cell changes
+        check()
+        for i in rng.choice(n, 20, replace=False).tolist():  # a few single pings
+            clock[0] += 1
+            la[i] += 0.003
+            if alive[i]:
+                index.upsert(i, float(la[i]), float(ln[i]), clock[0])
+            else:
+                la[i] -= 0.003
+        check()
+        for i in rng.choice(np.flatnonzero(alive), 10, replace=False).tolist():
+            index.remove(i)
+            alive[i] = False
+        check()
+        assert len(index) == int(alive.sum())
+
+
+@pytest.mark.parametrize("radius", [1e5, 2e6, 2.1e7, 1e9])
+def test_global_fleet_and_radii_beyond_the_antipode(radius: float) -> None:
+    rng = np.random.default_rng(3)
+    la, ln = rng.uniform(-85, 85, 300), rng.uniform(-180, 180, 300)
+    index = LiveIndex(clock=lambda: NOW)
+    index.upsert_many(np.arange(300), la, ln, NOW)
+    res = index.within_many(la[:10], ln[:10], radius)
+    for qi in range(10):
+        truth = great_circle_m_array(la[qi], ln[qi], la, ln)
+        want = set(np.flatnonzero(truth <= radius).tolist())
+        assert set(index.ids_of(res.rows[res.query_idx == qi]).tolist()) == want
+        assert {c for c, _ in index.within(float(la[qi]), float(ln[qi]), radius)} == want
+    check_knn(
+        index.nearest(float(la[0]), float(ln[0]), 300),
+        great_circle_m_array(la[0], ln[0], la, ln),
+        300,
+    )

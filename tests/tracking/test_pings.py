@@ -2,9 +2,11 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo import InvalidCoordinate
-from tracking import InvalidAttribute, InvalidPing, LiveIndex, Reason
+from tracking import InvalidAttribute, InvalidPing, LiveIndex, Ping, Reason
 
 NOW = 1_700_000_000.0
 
@@ -151,3 +153,62 @@ def test_numpy_batch_and_scalar_ts() -> None:
     )
     assert res.n_accepted == 5
     assert index.get(4).capacity == 5
+
+
+pings = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # courier
+        st.floats(-0.01, 0.01),  # lat
+        st.floats(-0.01, 0.01),  # lng
+        st.sampled_from([-5.0, 0.0, 1.0, 10.0, 40.0, 100.0]),  # ts step from the previous ping
+        st.one_of(st.none(), st.floats(0.0, 150.0)),  # accuracy
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pings)
+def test_single_upserts_equal_one_batch(
+    seq: list[tuple[int, float, float, float, float | None]],
+) -> None:
+    # The scalar path and the vectorized batch path judge and apply pings identically.
+    single, batch = make(), make()
+    ts, times = NOW - 1000.0, []
+    for _, _, _, step, _ in seq:
+        ts += step
+        times.append(ts)
+    reasons = [
+        single.upsert(c, la, ln, t, accuracy=acc).reason
+        for (c, la, ln, _, acc), t in zip(seq, times, strict=True)
+    ]
+    res = batch.upsert_many(
+        [p[0] for p in seq],
+        [p[1] for p in seq],
+        [p[2] for p in seq],
+        times,
+        accuracy=[p[4] for p in seq],
+    )
+    assert res.reasons == reasons
+    assert single.rejections == batch.rejections
+    assert len(single) == len(batch)
+    for c in range(4):
+        if c in single:
+            assert single.get(c) == batch.get(c)
+
+
+def test_ingest_ping_records() -> None:
+    index = make()
+    res = index.ingest(
+        [
+            Ping("a", 0.0, 0.0, NOW - 10, speed=5.0, heading=10.0, accuracy=3.0),
+            Ping("a", 0.0, 0.0, NOW - 20),
+            Ping("b", 0.0, 0.0, NOW, accuracy=300.0),
+        ]
+    )
+    assert res.reasons == [None, Reason.OUT_OF_ORDER, Reason.LOW_ACCURACY]
+    assert (index.get("a").speed, index.get("a").heading, index.get("a").accuracy) == (
+        5.0,
+        10.0,
+        3.0,
+    )
