@@ -11,8 +11,8 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from api.outbound import OfferMessage
 from dispatch.dispatcher import Dispatcher
 from dispatch.engine import Assignment, DispatchParams
 from dispatch.errors import UnknownId
@@ -237,15 +237,14 @@ class DispatchService:
         )
 
     def _publish_offer(self, order: Order, offer: Offer) -> None:
-        msg: dict[str, Any] = {
-            "type": "offer",
-            "offer_id": offer.id,
-            "order_id": offer.order_id,
-            "courier_id": offer.courier_id,
-            "expires_at": offer.expires_at,
-            "pickup": [order.pickup_lng, order.pickup_lat],
-            "dropoff": [order.dropoff_lng, order.dropoff_lat],
-        }
+        msg = OfferMessage(
+            offer_id=offer.id,
+            order_id=offer.order_id,
+            courier_id=offer.courier_id,
+            expires_at=offer.expires_at,
+            pickup=(order.pickup_lng, order.pickup_lat),
+            dropoff=(order.dropoff_lng, order.dropoff_lat),
+        )
         self.hub.publish_event(
             order.tenant, [("courier", offer.courier_id), ("order", order.id), ("offers", "*")], msg
         )

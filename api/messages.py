@@ -72,7 +72,6 @@ class InvalidTimestamp(ValueError):
 
 _driver_decoder = msgspec.json.Decoder(DriverMessage)
 _console_decoder = msgspec.json.Decoder(ConsoleMessage)
-encode = msgspec.json.Encoder().encode
 
 
 def decode_driver(raw: bytes | str) -> DriverMessage:
@@ -100,7 +99,3 @@ def epoch_seconds(value: float | str, field: str = "ts") -> float:
     if parsed.tzinfo is None:
         raise InvalidTimestamp(field, value, "no UTC offset")
     return parsed.timestamp()
-
-
-def error_message(detail: str, code: str = "invalid_message", id: Any = None) -> bytes:
-    return encode({"type": "error", "code": code, "detail": detail, "id": id})

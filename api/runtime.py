@@ -14,15 +14,27 @@ from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
 from api.messages import WirePing, epoch_seconds
+from api.outbound import (
+    ACCEPTED,
+    AnsweredMessage,
+    CourierMessage,
+    FenceEventMessage,
+    FenceView,
+    MessageId,
+    OrderMessage,
+    PingResult,
+    SnapshotMessage,
+)
 from api.settings import Settings
 from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
+from orders.model import Order
 from store.errors import NotFound
 from store.interface import Store
 from store.records import Courier, GeofenceRecord
 from tracking import LiveIndex
 from tracking.fences import FenceEvent
-from tracking.hub import Hub, Message
+from tracking.hub import Hub
 
 OPEN_STATES = ("created", "offered", "assigned", "picked_up")
 SNAPSHOT_ORDERS = 1000
@@ -50,6 +62,17 @@ def parse_bbox(values: Sequence[float], field: str = "bbox") -> Bbox:
 
 def in_bbox(lat: float, lng: float, bbox: Bbox) -> bool:
     return bbox[0] <= lng <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+
+def order_message(order: Order) -> OrderMessage:
+    return OrderMessage(
+        id=order.id,
+        state=order.state,
+        courier_id=order.courier_id,
+        pickup=(order.pickup_lng, order.pickup_lat),
+        dropoff=(order.dropoff_lng, order.dropoff_lat),
+        version=order.version,
+    )
 
 
 @dataclass
@@ -168,18 +191,18 @@ class Runtime:
         self.publish_fence_events(tenant_id, events)
 
     def answer_offer(
-        self, tenant_id: str, courier_id: str, offer_id: str, *, accept: bool
-    ) -> dict[str, Any]:
+        self, tenant_id: str, courier_id: str, offer_id: str, *, accept: bool, id: MessageId = None
+    ) -> AnsweredMessage:
         """A driver accepts or rejects an offer made to its courier."""
         order = self.dispatch.answer(tenant_id, courier_id, offer_id, accept=accept)
-        return {"type": "answered", "offer_id": offer_id, "order": self.order_message(order)}
+        return AnsweredMessage(offer_id=offer_id, order=order_message(order), id=id)
 
     # ------------------------------------------------------------------ pings
 
     def ingest(
         self, tenant_id: str, courier_id: str, pings: Sequence[WirePing]
-    ) -> list[dict[str, Any]]:
-        """Apply a courier's pings in order; per ping ``{"accepted": bool, "reason"?: str}``."""
+    ) -> list[PingResult]:
+        """Apply a courier's pings in order; one result per ping."""
         courier = self.cached_courier(tenant_id, courier_id)
         n = len(pings)
         ts = np.empty(n)
@@ -212,14 +235,14 @@ class Runtime:
                 **first,
             )
         reasons = result.reasons
-        out: list[dict[str, Any]] = []
+        out: list[PingResult] = []
         ok: list[int] = []
         for i, reason in enumerate(reasons):
             if reason is None:
-                out.append({"accepted": True})
+                out.append(ACCEPTED)
                 ok.append(i)
             else:
-                out.append({"accepted": False, "reason": str(reason)})
+                out.append(PingResult(accepted=False, reason=str(reason)))
                 self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
         self.metrics.inc("hexdispatch_pings_accepted_total", len(ok))
         if ok:
@@ -238,65 +261,52 @@ class Runtime:
 
     # ------------------------------------------------------------------ fan-out
 
-    def courier_message(self, courier_id: Hashable) -> Message | None:
+    def courier_message(self, courier_id: Hashable) -> CourierMessage | None:
         try:
             state = self.index.get(courier_id)
         except LookupError:
             return None
-        return {
-            "type": "courier",
-            "id": state.courier_id,
-            "lat": state.lat,
-            "lng": state.lng,
-            "ts": state.ts,
-            "status": state.status,
-            "heading": state.heading,
-            "speed": state.speed,
-            "vehicle": state.vehicle,
-            "load": state.load,
-            "capacity": state.capacity,
-        }
+        return CourierMessage(
+            id=str(state.courier_id),
+            lat=state.lat,
+            lng=state.lng,
+            ts=state.ts,
+            status=state.status,
+            heading=state.heading,
+            speed=state.speed,
+            vehicle=state.vehicle,
+            load=state.load,
+            capacity=state.capacity,
+        )
 
     def publish_courier(self, tenant_id: str, courier_id: str) -> None:
         msg = self.courier_message(courier_id)
         if msg is None:
             return
-        coarse = cell_of(msg["lat"], msg["lng"], self.console_resolution)
+        coarse = cell_of(msg.lat, msg.lng, self.console_resolution)
         self.hub.publish_position(
             tenant_id, courier_id, [("cell", coarse), ("courier", courier_id)], msg
         )
 
     def publish_fence_events(self, tenant_id: str, events: Sequence[FenceEvent]) -> None:
         for event in events:
-            msg = self.courier_message(event.courier_id) or {}
-            payload: Message = {
-                "type": "fence_event",
-                "event": str(event.kind),
-                "fence_id": event.fence_id,
-                "courier_id": event.courier_id,
-                "ts": event.ts,
-                "lat": msg.get("lat"),
-                "lng": msg.get("lng"),
-            }
+            where = self.courier_message(event.courier_id)
+            payload = FenceEventMessage(
+                event=str(event.kind),
+                fence_id=str(event.fence_id),
+                courier_id=str(event.courier_id),
+                ts=event.ts,
+                lat=where.lat if where else None,
+                lng=where.lng if where else None,
+            )
             topics: list[tuple[str, Hashable]] = [("courier", event.courier_id), ("fences", "*")]
-            if msg:
-                topics.append(("cell", cell_of(msg["lat"], msg["lng"], self.console_resolution)))
+            if where:
+                topics.append(("cell", cell_of(where.lat, where.lng, self.console_resolution)))
             self.hub.publish_event(tenant_id, topics, payload)
             self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
 
-    def order_message(self, order: Any) -> Message:
-        return {
-            "type": "order",
-            "id": order.id,
-            "state": order.state,
-            "courier_id": order.courier_id,
-            "pickup": [order.pickup_lng, order.pickup_lat],
-            "dropoff": [order.dropoff_lng, order.dropoff_lat],
-            "version": order.version,
-        }
-
-    def publish_order(self, tenant_id: str, order: Any) -> None:
-        msg = self.order_message(order)
+    def publish_order(self, tenant_id: str, order: Order) -> None:
+        msg = order_message(order)
         cells = {
             cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),
             cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
@@ -316,7 +326,7 @@ class Runtime:
             cells.add(cell_of((s + n) / 2, (w + e) / 2, self.console_resolution))
         return sorted(cells)
 
-    def couriers_in_cells(self, tenant_id: str, cells: Sequence[int]) -> list[Message]:
+    def couriers_in_cells(self, tenant_id: str, cells: Sequence[int]) -> list[CourierMessage]:
         """Latest state of the tenant's couriers inside the given coarse cells."""
         wanted = np.asarray(sorted(set(cells)), dtype=np.int64)
         rows = self.index.snapshot(tenant=tenant_id)
@@ -331,7 +341,9 @@ class Runtime:
                 out.append(msg)
         return out
 
-    def console_snapshot(self, tenant_id: str, cells: Sequence[int]) -> dict[str, Any]:
+    def console_snapshot(
+        self, tenant_id: str, cells: Sequence[int], id: MessageId = None
+    ) -> SnapshotMessage:
         """What a console needs to draw its viewport before deltas: couriers, open orders
         touching the cells, and the tenant's active fences."""
         wanted = set(cells)
@@ -343,13 +355,14 @@ class Runtime:
                     cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
                 }
                 if ends & wanted:
-                    orders.append(self.order_message(order))
+                    orders.append(order_message(order))
         fences = [
-            {"id": f.id, "kind": f.kind, "name": f.name, "geometry": f.geometry}
+            FenceView(id=f.id, kind=f.kind, name=f.name, geometry=f.geometry)
             for f in self.store.list_geofences(tenant_id, active=True)
         ]
-        return {
-            "couriers": self.couriers_in_cells(tenant_id, cells),
-            "orders": orders,
-            "fences": fences,
-        }
+        return SnapshotMessage(
+            id=id,
+            couriers=self.couriers_in_cells(tenant_id, cells),
+            orders=orders,
+            fences=fences,
+        )

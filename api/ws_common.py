@@ -7,7 +7,7 @@ import contextlib
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.messages import encode
+from api.outbound import DeltaMessage, encode
 from api.runtime import Runtime
 from tracking.hub import CLOSE_SLOW_CONSUMER, Subscriber
 
@@ -78,5 +78,5 @@ class Writer:
                     return
                 batch = self.runtime.hub.drain(sub)
                 if batch:
-                    await self.send({"type": "delta", "messages": batch})
+                    await self.send(DeltaMessage(messages=batch))
                 await asyncio.sleep(self.interval_s)

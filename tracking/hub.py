@@ -12,7 +12,8 @@ Topic = tuple[str, str, Hashable]
 """``(tenant, kind, key)``: kind is ``cell``, ``courier`` or ``order``; the tenant is part of the
 key so that no publication of one tenant can reach a subscriber of another."""
 
-Message = dict[str, Any]
+Message = Any
+"""Opaque to the hub: the API publishes its typed outbound messages (or dicts)."""
 
 CLOSE_SLOW_CONSUMER = 4008
 """Websocket close code for a subscriber whose event queue overflowed."""

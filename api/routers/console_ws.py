@@ -9,7 +9,8 @@ from collections.abc import Hashable
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from api.messages import MessageError, SubscribeMessage, decode_console, encode, error_message
+from api.messages import MessageError, SubscribeMessage, decode_console
+from api.outbound import encode, encode_error
 from api.runtime import Runtime, parse_bbox
 from api.ws_common import CLOSE_UNAUTHORIZED, Writer, bearer, receive_frame
 from geo.cells import check_resolution, parent_cells
@@ -64,15 +65,15 @@ async def console_socket(ws: WebSocket) -> None:
                         f"subscription covers {len(cells)} cells; at most {MAX_CELLS}"
                     )
             except (MessageError, ValueError) as exc:
-                await writer.send_raw(error_message(str(exc)))
+                await writer.send_raw(encode_error(str(exc)))
                 continue
             topics: list[tuple[str, Hashable]] = [("cell", c) for c in cells]
-            topics.append(("fences", "*"))
+            topics += [("fences", "*"), ("offers", "*")]
             async with writer.send_lock:
                 runtime.hub.set_topics(sub, topics)
                 runtime.hub.drain(sub)  # older than the snapshot that follows
-                snapshot = runtime.console_snapshot(tenant.id, cells)
-                await ws.send_text(encode({"type": "snapshot", "id": msg.id, **snapshot}).decode())
+                snapshot = runtime.console_snapshot(tenant.id, cells, msg.id)
+                await ws.send_text(encode(snapshot).decode())
     except WebSocketDisconnect:
         return
     finally:

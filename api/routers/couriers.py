@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
@@ -48,11 +49,9 @@ def _view(runtime: RuntimeDep, courier: Any) -> dict[str, Any]:
         "name": courier.name,
         "vehicle": courier.vehicle,
         "capacity": courier.capacity,
-        "status": live["status"] if live else "offline",
+        "status": live.status if live else "offline",
         "position": (
-            {"type": "Point", "coordinates": [live["lng"], live["lat"]], "ts": live["ts"]}
-            if live
-            else None
+            {"type": "Point", "coordinates": [live.lng, live.lat], "ts": live.ts} if live else None
         ),
     }
 
@@ -125,4 +124,7 @@ def post_pings(
 ) -> dict[str, Any]:
     pings = [WirePing(**p.model_dump()) for p in body.pings]
     results = runtime.ingest(tenant.id, courier_id, pings)
-    return {"accepted": sum(r["accepted"] for r in results), "results": results}
+    return {
+        "accepted": sum(r.accepted for r in results),
+        "results": msgspec.to_builtins(results),
+    }

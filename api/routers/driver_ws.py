@@ -8,21 +8,15 @@ import contextlib
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from api.messages import (
-    AcceptMessage,
-    MessageError,
-    PingsMessage,
-    RejectMessage,
-    decode_driver,
-    error_message,
-)
+from api.messages import AcceptMessage, MessageError, PingsMessage, RejectMessage, decode_driver
+from api.outbound import AckMessage, OfferMessage, OrderMessage, encode_error
 from api.runtime import Runtime
 from api.tokens import InvalidToken, verify_driver_token
 from api.ws_common import CLOSE_UNAUTHORIZED, Writer, bearer, receive_frame
 
 router = APIRouter()
 
-DRIVER_TYPES = frozenset({"offer", "order"})
+DRIVER_TYPES = (OfferMessage, OrderMessage)
 """What a driver hears about its courier (not its own positions or fence events)."""
 
 
@@ -42,7 +36,7 @@ async def driver_socket(ws: WebSocket) -> None:
         return
     writer = Writer(ws, runtime, runtime.settings.coalesce_interval_s)
     writer.sub = runtime.hub.subscribe(
-        claims.tenant, wakeup=writer.wakeup, accept=lambda m: m.get("type") in DRIVER_TYPES
+        claims.tenant, wakeup=writer.wakeup, accept=lambda m: isinstance(m, DRIVER_TYPES)
     )
     runtime.hub.set_topics(writer.sub, [("courier", claims.courier_id)])
     task = asyncio.create_task(writer.run())
@@ -55,22 +49,23 @@ async def driver_socket(ws: WebSocket) -> None:
             try:
                 msg = decode_driver(raw)
             except MessageError as exc:
-                await writer.send_raw(error_message(exc.reason))
+                await writer.send_raw(encode_error(exc.reason))
                 continue
             try:
                 if isinstance(msg, PingsMessage):
                     results = runtime.ingest(claims.tenant, claims.courier_id, msg.pings)
-                    await writer.send({"type": "ack", "id": msg.id, "results": results})
+                    await writer.send(AckMessage(id=msg.id, results=results))
                 elif isinstance(msg, AcceptMessage | RejectMessage):
                     reply = runtime.answer_offer(
                         claims.tenant,
                         claims.courier_id,
                         msg.offer_id,
                         accept=isinstance(msg, AcceptMessage),
+                        id=msg.id,
                     )
-                    await writer.send({**reply, "id": msg.id})
+                    await writer.send(reply)
             except (ValueError, LookupError, PermissionError) as exc:
-                await writer.send_raw(error_message(str(exc), type(exc).__name__, msg.id))
+                await writer.send_raw(encode_error(str(exc), type(exc).__name__, msg.id))
     except WebSocketDisconnect:
         return
     finally:
