@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from api.problems import PROBLEM_JSON, PROBLEMS, problem_response
+from api.problems import PROBLEM_JSON, PROBLEMS, http_problem, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
 from dispatch.scheduler import BatchScheduler
@@ -91,6 +92,7 @@ def create_app(
     for cls in PROBLEMS:
         app.add_exception_handler(cls, problem_response)
     app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(HTTPException, http_problem)
 
     from api.routers import console_ws, couriers, dispatch, driver_ws, geofences, health, orders
 

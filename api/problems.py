@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.dispatch_flow import OfferNotYours
 from api.tokens import InvalidToken
+from dispatch import errors as dispatch_errors
 from orders import errors as order_errors
 from store import errors as store_errors
 
@@ -50,6 +53,9 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     store_errors.StaleVersion: _CONFLICT,
     store_errors.AlreadyExists: _CONFLICT,
     order_errors.IllegalTransition: _CONFLICT,
+    order_errors.ConcurrentUpdate: _CONFLICT,
+    order_errors.IdempotencyTaken: _CONFLICT,
+    dispatch_errors.OfferConflict: _CONFLICT,
     order_errors.WrongCourier: Problem(403, "forbidden", "Not this courier's order"),
     OfferNotYours: Problem(403, "forbidden", "Not this courier's offer"),
     store_errors.TrackBufferFull: _UNAVAILABLE,
@@ -102,6 +108,23 @@ def problem_body(exc: BaseException, problem: Problem, instance: str) -> dict[st
             }
         ]
     return body
+
+
+async def http_problem(request: Request, exc: Exception) -> JSONResponse:
+    """The framework's own errors (unknown path, wrong method, unparsable body) as problem+json,
+    so a client sees one error format whatever refused its request."""
+    assert isinstance(exc, HTTPException)
+    slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+    body = {
+        "type": f"https://hexdispatch.dev/problems/{slug}",
+        "title": HTTPStatus(exc.status_code).phrase,
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.url.path,
+    }
+    return JSONResponse(
+        body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
+    )
 
 
 async def problem_response(request: Request, exc: Exception) -> JSONResponse:

@@ -120,6 +120,11 @@ _TABLE_KIND = {
 }
 
 
+def _is_data_error(exc: Exception) -> bool:
+    """A DB-API (PEP 249) ``DataError``: bad input, whatever the driver."""
+    return any(cls.__name__ == "DataError" for cls in type(exc).__mro__)
+
+
 def from_database_error(exc: Exception, *, tenant_id: str = "") -> Exception:
     """The typed error for a driver (psycopg) error, keyed by its SQLSTATE.
 
@@ -144,6 +149,9 @@ def from_database_error(exc: Exception, *, tenant_id: str = "") -> Exception:
     if sqlstate and (sqlstate.startswith("22") or sqlstate in ("23514", "23502", "HX003")):
         constraint = (getattr(diag, "constraint_name", None) or table) if diag else table
         return InvalidRecord([(constraint or "row", None, message)])
+    if sqlstate is None and _is_data_error(exc):
+        # Refused by the driver before it reached the server (a NUL byte in a text value).
+        return InvalidRecord([("text", None, message)])
     if sqlstate is None or sqlstate[:2] in ("08", "53", "57") or sqlstate in ("40001", "40P01"):
         return StoreUnavailable(f"database unavailable or contended ({sqlstate}): {message}")
     return DatabaseError(message, sqlstate)

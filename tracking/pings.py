@@ -106,7 +106,8 @@ def check_pings(
     """
     codes = np.zeros(lats.shape, dtype=np.int8)
     seen = ~np.isnan(prev_ts)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # A timestamp near the float limit overflows here; the future-timestamp rule refuses it.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         dt = ts - prev_ts
         dist = great_circle_m_array(prev_lats, prev_lngs, lats, lngs)
         too_fast = seen & (dist > rules.max_speed_mps * dt)

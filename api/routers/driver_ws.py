@@ -10,6 +10,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.messages import AcceptMessage, MessageError, PingsMessage, RejectMessage, decode_driver
 from api.outbound import AckMessage, OfferMessage, OrderMessage, encode_error
+from api.problems import problem_for
 from api.runtime import Runtime
 from api.tokens import InvalidToken, verify_driver_token
 from api.ws_common import CLOSE_UNAUTHORIZED, Writer, bearer, receive_frame
@@ -64,7 +65,9 @@ async def driver_socket(ws: WebSocket) -> None:
                         id=msg.id,
                     )
                     await writer.send(reply)
-            except (ValueError, LookupError, PermissionError) as exc:
+            except Exception as exc:
+                if problem_for(exc) is None:
+                    raise  # a bug, not the driver's input: let it surface
                 await writer.send_raw(encode_error(str(exc), type(exc).__name__, msg.id))
     except WebSocketDisconnect:
         return
