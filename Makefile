@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv sysdeps demo test lint typecheck pytest bench fmt clean
+.PHONY: venv sysdeps demo test lint typecheck pytest bench bench-routing fmt clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ test: lint typecheck pytest
 
 bench: venv sysdeps
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
+
+# The full routing comparison: both suites, 10 s per instance, against VROOM (about 40 minutes).
+bench-routing: venv
+	$(BIN)/python -m benchmarks.routing --suite solomon --seconds 10 --json > bench-routing-solomon.json
+	$(BIN)/python -m benchmarks.routing --suite li_lim_100 --seconds 10 --json > bench-routing-li_lim_100.json
 
 fmt: venv
 	$(BIN)/ruff check --fix .

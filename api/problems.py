@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.tokens import InvalidToken
+from orders import errors as order_errors
+from store import errors as store_errors
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -38,13 +40,25 @@ class Conflict(RuntimeError):
     """The request clashes with the current state (an idempotency key reused with another body)."""
 
 
+_CONFLICT = Problem(409, "conflict", "Conflict with the current state")
+_UNAVAILABLE = Problem(503, "unavailable", "Temporarily unavailable; retry later")
+
 PROBLEMS: dict[type[BaseException], Problem] = {
+    store_errors.IdempotencyConflict: _CONFLICT,
+    order_errors.IdempotencyConflict: _CONFLICT,
+    store_errors.StaleVersion: _CONFLICT,
+    store_errors.AlreadyExists: _CONFLICT,
+    order_errors.IllegalTransition: _CONFLICT,
+    order_errors.WrongCourier: Problem(403, "forbidden", "Not this courier's order"),
+    store_errors.TrackBufferFull: _UNAVAILABLE,
+    store_errors.StoreUnavailable: _UNAVAILABLE,
+    store_errors.DatabaseError: _UNAVAILABLE,
     InvalidToken: Problem(401, "unauthorized", "Missing or invalid credentials"),
     Forbidden: Problem(403, "forbidden", "Not allowed for this credential"),
     PermissionError: Problem(401, "unauthorized", "Missing or invalid credentials"),
     NotFound: Problem(404, "not-found", "Not found"),
     LookupError: Problem(404, "not-found", "Not found"),
-    Conflict: Problem(409, "conflict", "Conflict with the current state"),
+    Conflict: _CONFLICT,
     ValueError: Problem(422, "invalid-input", "Invalid input"),
 }
 """Walked along the raised error's MRO, most specific class first; later issues add theirs."""

@@ -127,3 +127,37 @@ class InvalidWebhookEndpoint(InvalidFields):
     """A webhook endpoint registration with a bad url, secret or event type."""
 
     what = "webhook endpoint"
+
+
+class ConcurrentUpdate(OrdersError):
+    """A write based on a stale version (someone else changed the record first).
+
+    Raised by the store when ``version - 1`` is no longer the stored version; the API answers
+    409 and the client (or the engine) reloads and retries.
+    """
+
+    def __init__(self, kind: str, record_id: str, expected_version: int, found: int | None) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        self.field = "version"
+        self.value = expected_version
+        self.found = found
+        super().__init__(
+            f"{kind} {record_id!r}: expected stored version {expected_version}, found {found}"
+        )
+
+
+class IdempotencyTaken(OrdersError):
+    """The store's ``(tenant, key)`` insert lost a race to a concurrent request.
+
+    Raised by `payments.changeset.ChangeSink.commit`; nothing was written, and the API re-reads
+    the key's record to replay it or report a conflict.
+    """
+
+    def __init__(self, tenant: str, key: str) -> None:
+        self.tenant = tenant
+        self.field = "Idempotency-Key"
+        self.value = key
+        super().__init__(
+            f"tenant {tenant!r}: Idempotency-Key={key!r} taken by a concurrent request"
+        )

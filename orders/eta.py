@@ -48,6 +48,8 @@ class PairwiseTravel(Protocol):
 
 
 class StopKind(StrEnum):
+    """What the courier does at a stop."""
+
     PICKUP = "pickup"
     DROPOFF = "dropoff"
 

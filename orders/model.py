@@ -152,6 +152,11 @@ class OrderEvent:
     courier_position: Position | None = None
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    @property
+    def ordering_key(self) -> str:
+        """Events of one order are delivered in ``seq`` order under this key."""
+        return f"order:{self.order_id}"
+
     def payload(self) -> dict[str, Any]:
         """The JSON-ready body of this event (webhooks and the order's stream)."""
         pos = self.courier_position

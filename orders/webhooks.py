@@ -19,10 +19,11 @@ event is never lost nor sent for a change that rolled back). A worker then calls
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from orders.errors import InvalidWebhookEndpoint
 from orders.idempotency import canonical_json
@@ -30,6 +31,8 @@ from orders.model import OrderEvent, Problem
 from orders.signatures import SIGNATURE_HEADER, signature_header
 
 MIN_SECRET_LENGTH = 16
+EVENT_PATTERN_RE = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)*(\.\*)?)$")
+"""A subscription: ``*``, an exact type (``order.delivered``) or a prefix (``payment.*``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +73,11 @@ def new_endpoint(
         )
     if not types:
         problems.append(("event_types", sorted(types), "subscribe to at least one event type"))
-    for t in sorted(types):
-        if not t or "*" in t.rstrip("*") or (t.endswith("*") and t != "*" and not t.endswith(".*")):
-            problems.append(("event_types", t, "use an exact type, a 'prefix.*' or '*'"))
+    problems += [
+        ("event_types", t, "use an exact type, a 'prefix.*' or '*'")
+        for t in sorted(types)
+        if not EVENT_PATTERN_RE.match(t)
+    ]
     if problems:
         raise InvalidWebhookEndpoint(problems)
     return Endpoint(endpoint_id, tenant, url, secret, types)
@@ -137,17 +142,33 @@ def outbox_for(
     ]
 
 
-def outbox_for_order_events(
-    events: Iterable[OrderEvent], endpoints: Iterable[Endpoint]
+class PublishableEvent(Protocol):
+    """What the outbox needs from a domain event (`OrderEvent`, `payments.intents.PaymentEvent`)."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def ordering_key(self) -> str: ...
+    def payload(self) -> dict[str, Any]: ...
+
+
+def outbox_for_events(
+    events: Iterable[PublishableEvent], endpoints: Iterable[Endpoint]
 ) -> list[OutboxMessage]:
-    """Messages for order events, keyed by order id and ordered by the event's ``seq``."""
+    """Messages for domain events, keyed by their ``ordering_key`` and ordered by ``seq``."""
     eps = list(endpoints)
     out: list[OutboxMessage] = []
     for e in events:
         out += outbox_for(
             tenant=e.tenant,
             event_type=e.kind,
-            ordering_key=f"order:{e.order_id}",
+            ordering_key=e.ordering_key,
             sequence=e.seq,
             data=e.payload(),
             at=e.at,
@@ -156,7 +177,16 @@ def outbox_for_order_events(
     return out
 
 
+def outbox_for_order_events(
+    events: Iterable[OrderEvent], endpoints: Iterable[Endpoint]
+) -> list[OutboxMessage]:
+    """Messages for order events (keyed ``order:<id>``, ordered by the event's ``seq``)."""
+    return outbox_for_events(events, endpoints)
+
+
 class MessageStatus(StrEnum):
+    """A message waits (``pending``) until one attempt succeeds; it is never dropped."""
+
     PENDING = "pending"
     DELIVERED = "delivered"
 
@@ -226,6 +256,7 @@ class SendResult:
 
     @property
     def ok(self) -> bool:
+        """A 2xx answer; anything else (3xx included) is retried."""
         return self.status_code is not None and 200 <= self.status_code < 300
 
 

@@ -38,12 +38,16 @@ from payments.postings import receipt_entry, refund_entry
 
 
 class PaymentMethod(StrEnum):
+    """How the customer pays."""
+
     CASH_ON_DELIVERY = "cash_on_delivery"
     MOBILE_MONEY = "mobile_money"
     CARD = "card"
 
 
 class IntentState(StrEnum):
+    """Where a payment stands (see `INTENT_TRANSITIONS`)."""
+
     REQUIRES_ACTION = "requires_action"
     PENDING = "pending"
     AUTHORIZED = "authorized"
@@ -122,7 +126,13 @@ class PaymentEvent:
     at: float
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    @property
+    def ordering_key(self) -> str:
+        """Events of one intent are delivered in ``seq`` order under this key."""
+        return f"payment:{self.intent_id}"
+
     def payload(self) -> dict[str, Any]:
+        """The JSON-ready body of this event (webhooks and the order's stream)."""
         return {
             "type": self.kind,
             "intent_id": self.intent_id,

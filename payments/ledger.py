@@ -227,9 +227,11 @@ class Ledger:
 
     @property
     def entries(self) -> tuple[JournalEntry, ...]:
+        """Every entry, in posting order."""
         return tuple(self._entries)
 
     def get(self, entry_id: str) -> JournalEntry | None:
+        """The entry with this id, if posted."""
         return self._by_id.get(entry_id)
 
     def _is_new(
@@ -294,14 +296,17 @@ class Ledger:
         )
 
     def balances(self) -> dict[tuple[Account, str], int]:
+        """`balances` over this ledger."""
         return balances(self._entries)
 
     def totals_per_currency(self) -> dict[str, int]:
+        """`totals_per_currency` over this ledger (all zero)."""
         return totals_per_currency(self._entries)
 
     def entries_for(
         self, *, order_id: str | None = None, intent_id: str | None = None, kind: str | None = None
     ) -> list[JournalEntry]:
+        """Entries matching every given criterion."""
         return [
             e
             for e in self._entries

@@ -109,3 +109,39 @@ def refund_entry(
         intent_id=intent.id,
         meta={"refund_id": refund_id, "billed": billed},
     )
+
+
+CASH_OFFICE = "cash_office"
+"""Holder of the provider-clearing account that receives cash couriers hand in."""
+
+
+def cash_remittance_entry(
+    tenant: str,
+    courier_id: str,
+    amount_minor: int,
+    currency: str,
+    *,
+    remittance_id: str,
+    at: float,
+    keep_earnings_minor: int = 0,
+) -> JournalEntry:
+    """A courier hands in collected cash (id ``remittance:<remittance id>``).
+
+    ``keep_earnings_minor`` of the cash held is kept by the courier as pay instead of being
+    handed in: it settles that much of the courier's earnings.
+    """
+    held = Account(tenant, K.CASH_HELD_BY_COURIER, courier_id)
+    lines = [(held, -(amount_minor + keep_earnings_minor))]
+    if amount_minor:
+        lines.append((Account(tenant, K.PROVIDER_CLEARING, CASH_OFFICE), amount_minor))
+    if keep_earnings_minor:
+        lines.append((Account(tenant, K.COURIER_EARNINGS, courier_id), keep_earnings_minor))
+    return journal_entry(
+        f"remittance:{remittance_id}",
+        tenant=tenant,
+        kind="remittance",
+        currency=currency,
+        lines=lines,
+        at=at,
+        meta={"courier_id": courier_id},
+    )

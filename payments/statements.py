@@ -85,6 +85,8 @@ def platform_fee(amount_minor: int, tariff: Tariff) -> int:
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
+    """One delivery on a courier statement."""
+
     order_id: str
     delivered_at: float
     distance_m: int

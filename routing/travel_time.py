@@ -111,3 +111,34 @@ class GreatCircleTravelTime:
     ) -> Travel:
         metres = great_circle_matrix(lats, lngs, lats, lngs) * self.circuity
         return Travel(seconds=np.asarray(metres / self.speed_of(vehicle)), metres=metres)
+
+
+@dataclass(frozen=True)
+class EuclideanTravelTime:
+    """Straight-line distance on a plane (benchmark instances), travelled at a constant speed.
+
+    Coordinates are planar ``y, x`` in the positions where other providers take ``lat, lng``;
+    distances are in the coordinates' unit and never rounded.
+    """
+
+    speed: float = 1.0
+
+    def pairwise(
+        self,
+        src_lats: npt.ArrayLike,
+        src_lngs: npt.ArrayLike,
+        dst_lats: npt.ArrayLike,
+        dst_lngs: npt.ArrayLike,
+        vehicles: str | npt.ArrayLike | None = None,
+    ) -> Travel:
+        dy = np.asarray(dst_lats, dtype=np.float64) - np.asarray(src_lats, dtype=np.float64)
+        dx = np.asarray(dst_lngs, dtype=np.float64) - np.asarray(src_lngs, dtype=np.float64)
+        metres = np.asarray(np.hypot(dy, dx))
+        return Travel(seconds=metres / self.speed, metres=metres)
+
+    def matrix(
+        self, lats: npt.ArrayLike, lngs: npt.ArrayLike, vehicle: str | None = None
+    ) -> Travel:
+        y = np.asarray(lats, dtype=np.float64)
+        x = np.asarray(lngs, dtype=np.float64)
+        return self.pairwise(y[:, None], x[:, None], y[None, :], x[None, :])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geo.errors import InvalidGeometry
-
 Problem = tuple[str, Any, str]
 
 
@@ -44,17 +42,6 @@ class InvalidRecord(StoreError, ValueError):
     @property
     def field(self) -> str:
         return self.problems[0][0]
-
-
-class InvalidGeofence(InvalidGeometry):
-    """A GeoJSON polygon refused before reaching the database; ``problems`` lists all of them."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        field, value, reason = problems[0]
-        if len(problems) > 1:
-            reason = "; ".join(f"{f}={v!r}: {r}" for f, v, r in problems)
-        super().__init__(field, value, reason)
 
 
 class OutsideServiceZone(StoreError, ValueError):

@@ -8,18 +8,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from store.records import (
-    ApiKey,
-    Courier,
-    GeofenceKind,
-    GeofenceRecord,
-    NewOrder,
-    OrderEventRecord,
-    OrderRecord,
-    OrderStateName,
-    Tenant,
-    Transition,
-)
+from orders.lifecycle import Transition
+from orders.model import Order, OrderEvent, OrderState
+from orders.webhooks import OutboxMessage
+from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
+from payments.ledger import JournalEntry
+from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 
 FloatColumn = npt.ArrayLike
 """A sequence or numpy array of float64 (NaN for "unknown" in optional columns)."""
@@ -38,8 +32,13 @@ class Store(Protocol):
 
     def get_tenant(self, tenant_id: str) -> Tenant: ...
 
-    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
-        """Return the key's record and its secret (shown once; only its hash is kept)."""
+    def create_api_key(
+        self, tenant_id: str, name: str = "", *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """Return the key's record and its secret (shown once; only its sha256 is kept).
+
+        ``secret`` lets the caller choose the key (e.g. `api.tokens.new_api_key`).
+        """
         ...
 
     def tenant_for_api_key(self, secret: str) -> Tenant | None:
@@ -99,44 +98,101 @@ class Store(Protocol):
         """Per point: covered (boundary included) by an active service zone of the tenant."""
         ...
 
-    # -- orders ---------------------------------------------------------------------------
+    # -- orders (records are `orders.model.Order` / `OrderEvent`, made by `orders.lifecycle`) --
     def create_order(
         self,
-        tenant_id: str,
-        order: NewOrder,
+        created: Transition,
         *,
         idempotency_key: str | None = None,
-        order_id: str | None = None,
-        at: float | None = None,
-        actor_kind: str = "tenant",
-        actor_id: str | None = None,
-    ) -> tuple[OrderRecord, bool]:
-        """Create an order and its ``order.created`` event, or return the key's first result.
+        fingerprint: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> tuple[Order, bool]:
+        """Persist a new order (`orders.lifecycle.create_order`), its events and outbox rows.
 
-        Returns ``(order, created)``; ``created`` is False when ``idempotency_key`` was used
-        before with the same request. Raises `OutsideServiceZone` (naming pickup and/or dropoff),
-        `IdempotencyConflict`, `InvalidRecord`.
+        The tenant is ``created.order.tenant``. Pickup and drop-off must lie in an active
+        service zone of the tenant. Returns ``(order, created)``: with an ``idempotency_key``
+        (and the request's ``fingerprint``) used before, the first order and False.
+
+        Raises
+        ------
+        OutsideServiceZone
+            Naming ``pickup`` and/or ``dropoff``; nothing is written.
+        IdempotencyConflict
+            The key was used with another fingerprint.
         """
         ...
 
-    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord: ...
+    def get_order(self, tenant_id: str, order_id: str) -> Order: ...
 
     def list_orders(
-        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
-    ) -> list[OrderRecord]:
+        self, tenant_id: str, *, state: OrderState | None = None, limit: int = 100
+    ) -> list[Order]:
         """Newest first."""
         ...
 
-    def transition_order(
-        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
-    ) -> tuple[OrderRecord, OrderEventRecord]:
-        """Apply a state change decided by `orders`, its event and outbox rows atomically.
+    def save_transition(
+        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> Order:
+        """Write a lifecycle step (new order, its events, outbox rows) in one transaction.
 
-        Raises `StaleVersion` when the order moved on since ``expected_version``.
+        Optimistic: the stored order must still be at ``order.version - len(events)``.
+
+        Raises
+        ------
+        StaleVersion
+            Another writer moved the order on; reload and decide again.
         """
         ...
 
-    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]: ...
+    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
+        """In ``seq`` order."""
+        ...
+
+    def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
+        """Undelivered webhook messages of a tenant, in the order they were written."""
+        ...
+
+    # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------
+    def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
+        """Post entries all or nothing; return how many were new.
+
+        Entry ids are deterministic, so re-posting an identical entry is skipped (a callback
+        that arrives twice posts once).
+
+        Raises
+        ------
+        payments.errors.DuplicateEntry
+            An id already posted with other content.
+        payments.errors.AlreadyReversed
+            A reversal of an entry that is unknown or already reversed.
+        """
+        ...
+
+    def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:
+        """The tenant's entries (of one order when given), in posting order."""
+        ...
+
+    # -- payments (records are `payments.intents`) ----------------------------------------
+    def save_payment(
+        self, result: PaymentResult, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> PaymentIntent:
+        """Write a payment step in one transaction: the intent (inserted at version 1, else
+        optimistic on ``version - 1``), its events, its journal entries and outbox rows.
+
+        A result with ``changed`` False writes nothing. Raises `StaleVersion`, `NotFound`
+        (the order, or the intent), and the ledger's errors (nothing is written then).
+        """
+        ...
+
+    def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent: ...
+
+    def payments_of_order(self, tenant_id: str, order_id: str) -> list[PaymentIntent]: ...
+
+    def payment_by_provider_ref(self, provider: str, provider_ref: str) -> PaymentIntent | None:
+        """The intent a provider callback points to (callbacks carry no tenant)."""
+        ...
+
+    def list_payment_events(self, tenant_id: str, intent_id: str) -> list[PaymentEvent]: ...
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import h3
 import numpy as np
 import numpy.typing as npt
-import shapely
 
+from geo.coords import validate_arrays
+from geo.geofence import FenceGeometry, Geofence
+from orders.lifecycle import Transition
+from orders.model import Order, OrderEvent, OrderState
+from orders.webhooks import OutboxMessage
+from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
+from payments.ledger import JournalEntry, Ledger
 from store.api_keys import hash_secret, new_secret
 from store.errors import (
     AlreadyExists,
@@ -20,40 +28,53 @@ from store.errors import (
     OutsideServiceZone,
     StaleVersion,
 )
-from store.geojson import PolygonLike, geojson_from_polygon, polygon_from_geojson
+from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
-from store.records import (
-    ApiKey,
-    Courier,
-    GeofenceKind,
-    GeofenceRecord,
-    NewOrder,
-    OrderEventRecord,
-    OrderRecord,
-    OrderStateName,
-    OutboxMessage,
-    Tenant,
-    Transition,
-)
+from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.validation import (
     check_courier_fields,
     check_id,
     check_kind,
     check_new_order,
     check_positions,
-    check_state,
+    check_transition,
     new_id,
     position_columns,
 )
 
+MAX_COVER_CELLS = 2_000
+"""Cells an in-memory fence's H3 cover may use: the cover only speeds up accepts, so a big fence
+gets a coarser resolution instead of a cover that takes seconds to build."""
+
+
+def _indexed(geom: FenceGeometry) -> Geofence:
+    lat = geom.centroid.y
+    km2 = geom.area * 111.32**2 * max(math.cos(math.radians(lat)), 0.01)
+    res = 9
+    while res > 0 and km2 / h3.average_hexagon_area(res, "km^2") > MAX_COVER_CELLS:
+        res -= 1
+    return Geofence(geom, res)
+
 
 class _Track:
-    """One courier's positions as appended chunks of (ts, lat, lng) columns."""
+    """One courier's positions as appended chunks of (ts, lat, lng) columns, newest kept."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("cap", "chunks", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.chunks: list[npt.NDArray[np.float64]] = []
+        self.size = 0
+
+    def append(self, rows: npt.NDArray[np.float64]) -> None:
+        """Add rows; beyond ``cap`` the oldest positions (by ts) are forgotten."""
+        self.chunks.append(rows)
+        self.size += rows.shape[0]
+        if self.size > self.cap:
+            rows = np.concatenate(self.chunks)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")][-self.cap :]
+            self.chunks = [rows]
+            self.size = rows.shape[0]
 
     def window(self, start: float, end: float) -> npt.NDArray[np.float64]:
         """Rows ``[ts, lat, lng]`` with ``start <= ts <= end``, time-ordered."""
@@ -69,19 +90,28 @@ class MemoryStore:
     """`store.interface.Store` kept in process memory, guarded by one lock (thread-safe).
 
     Service-zone checks use the same planar covers predicate as PostGIS ``ST_Covers``.
+
+    Parameters
+    ----------
+    max_track_points
+        Positions kept per courier (the newest); memory stays bounded in a long demo.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_track_points: int = 100_000) -> None:
+        self.max_track_points = max_track_points
         self._lock = threading.RLock()
         self._tenants: dict[str, Tenant] = {}
         self._keys: dict[bytes, ApiKey] = {}
         self._couriers: dict[str, Courier] = {}
-        self._fences: dict[str, tuple[GeofenceRecord, PolygonLike]] = {}
-        self._orders: dict[str, OrderRecord] = {}
-        self._order_fingerprints: dict[str, str] = {}
-        self._idempotency: dict[tuple[str, str], str] = {}
-        self._events: dict[str, list[OrderEventRecord]] = {}
-        self.outbox: list[tuple[str, OutboxMessage]] = []
+        self._fences: dict[str, tuple[GeofenceRecord, Geofence]] = {}
+        self._orders: dict[str, Order] = {}
+        self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._events: dict[str, list[OrderEvent]] = {}
+        self._outbox: dict[str, OutboxMessage] = {}
+        self._ledger = Ledger()
+        self._intents: dict[str, PaymentIntent] = {}
+        self._intent_refs: dict[tuple[str, str], str] = {}
+        self._payment_events: dict[str, list[PaymentEvent]] = {}
         self._tracks: dict[str, _Track] = {}
         self.dropped_unknown_couriers = 0
 
@@ -102,8 +132,10 @@ class MemoryStore:
                 raise NotFound("tenant", tenant_id)
             return self._tenants[tenant_id]
 
-    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
-        secret = new_secret()
+    def create_api_key(
+        self, tenant_id: str, name: str = "", *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        secret = secret or new_secret()
         with self._lock:
             self.get_tenant(tenant_id)
             key = ApiKey(new_id("key"), tenant_id, name, time.time())
@@ -183,11 +215,10 @@ class MemoryStore:
             record = GeofenceRecord(
                 fence_id, tenant_id, kind, name, geojson_from_polygon(geom), bool(active), now, now
             )
-            shapely.prepare(geom)
-            self._fences[fence_id] = (record, geom)
+            self._fences[fence_id] = (record, _indexed(geom))
             return record
 
-    def _fence(self, tenant_id: str, fence_id: str) -> tuple[GeofenceRecord, PolygonLike]:
+    def _fence(self, tenant_id: str, fence_id: str) -> tuple[GeofenceRecord, Geofence]:
         found = self._fences.get(fence_id)
         if found is None or found[0].tenant_id != tenant_id:
             raise NotFound("geofence", fence_id)
@@ -222,10 +253,9 @@ class MemoryStore:
         active: bool | None = None,
     ) -> GeofenceRecord:
         geom = None if geometry is None else polygon_from_geojson(geometry)
+        fence = None if geom is None else _indexed(geom)
         with self._lock:
             record, old = self._fence(tenant_id, fence_id)
-            if geom is not None:
-                shapely.prepare(geom)
             record = replace(
                 record,
                 name=record.name if name is None else name,
@@ -233,7 +263,7 @@ class MemoryStore:
                 active=record.active if active is None else bool(active),
                 updated_at=time.time(),
             )
-            self._fences[fence_id] = (record, old if geom is None else geom)
+            self._fences[fence_id] = (record, old if fence is None else fence)
             return record
 
     def delete_geofence(self, tenant_id: str, fence_id: str) -> None:
@@ -241,7 +271,7 @@ class MemoryStore:
             self._fence(tenant_id, fence_id)
             del self._fences[fence_id]
 
-    def _zones(self, tenant_id: str) -> list[PolygonLike]:
+    def _zones(self, tenant_id: str) -> list[Geofence]:
         return [
             g
             for r, g in self._fences.values()
@@ -251,39 +281,33 @@ class MemoryStore:
     def in_service_zone(
         self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
     ) -> npt.NDArray[np.bool_]:
-        la = np.asarray(lats, dtype=np.float64)
-        ln = np.asarray(lngs, dtype=np.float64)
-        points = shapely.points(ln, la)
+        la, ln = validate_arrays(lats, lngs)
         covered = np.zeros(la.shape, dtype=bool)
         with self._lock:
-            for zone in self._zones(tenant_id):
-                covered |= shapely.covers(zone, points)
+            zones = self._zones(tenant_id)
+        for zone in zones:
+            covered |= zone.covers_array(la, ln)
         return covered
 
-    # -- orders ---------------------------------------------------------------------------
+    # -- orders -------------------------------------------------------------------------
     def create_order(
         self,
-        tenant_id: str,
-        order: NewOrder,
+        created: Transition,
         *,
         idempotency_key: str | None = None,
-        order_id: str | None = None,
-        at: float | None = None,
-        actor_kind: str = "tenant",
-        actor_id: str | None = None,
-    ) -> tuple[OrderRecord, bool]:
-        check_new_order(order)
-        order_id = order_id or new_id("ord")
-        check_id("order_id", order_id)
-        fingerprint = order.fingerprint()
-        at = time.time() if at is None else at
+        fingerprint: str | None = None,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> tuple[Order, bool]:
+        order = created.order
+        check_new_order(order, idempotency_key, fingerprint)
+        tenant_id = order.tenant
         with self._lock:
             if idempotency_key is not None:
                 first = self._idempotency.get((tenant_id, idempotency_key))
                 if first is not None:
-                    if self._order_fingerprints[first] != fingerprint:
+                    if first[1] != fingerprint:
                         raise IdempotencyConflict(tenant_id, idempotency_key)
-                    return self._orders[first], False
+                    return self._orders[first[0]], False
             covered = self.in_service_zone(
                 tenant_id,
                 [order.pickup_lat, order.dropoff_lat],
@@ -295,106 +319,131 @@ class MemoryStore:
             if outside:
                 raise OutsideServiceZone(tenant_id, outside)
             self.get_tenant(tenant_id)
-            if order_id in self._orders:
-                raise AlreadyExists("order", "id", order_id)
-            record = OrderRecord(
-                id=order_id,
-                tenant_id=tenant_id,
-                pickup_lat=float(order.pickup_lat),
-                pickup_lng=float(order.pickup_lng),
-                dropoff_lat=float(order.dropoff_lat),
-                dropoff_lng=float(order.dropoff_lng),
-                state="created",
-                courier_id=None,
-                size=order.size,
-                priority=order.priority,
-                amount_minor=order.amount_minor,
-                currency=order.currency,
-                pickup_window=_window(order.pickup_window),
-                dropoff_window=_window(order.dropoff_window),
-                pickup_eta=None,
-                dropoff_eta=None,
-                idempotency_key=idempotency_key,
-                created_at=at,
-                updated_at=at,
-                version=1,
-            )
-            event = OrderEventRecord(
-                order_id,
-                tenant_id,
-                1,
-                "order.created",
-                None,
-                "created",
-                actor_kind,
-                actor_id or tenant_id,
-                at,
-            )
-            self._orders[order_id] = record
-            self._order_fingerprints[order_id] = fingerprint
-            self._events[order_id] = [event]
+            if order.id in self._orders:
+                raise AlreadyExists("order", "id", order.id)
+            self._orders[order.id] = order
+            self._events[order.id] = list(created.events)
+            self._enqueue(outbox)
             if idempotency_key is not None:
-                self._idempotency[(tenant_id, idempotency_key)] = order_id
-            return record, True
+                self._idempotency[(tenant_id, idempotency_key)] = (order.id, fingerprint)
+            return order, True
 
-    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord:
+    def _enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
+        for message in outbox:  # ids are deterministic: a re-enqueue is a no-op
+            self._outbox.setdefault(message.id, message)
+
+    def get_order(self, tenant_id: str, order_id: str) -> Order:
         with self._lock:
             order = self._orders.get(order_id)
-            if order is None or order.tenant_id != tenant_id:
+            if order is None or order.tenant != tenant_id:
                 raise NotFound("order", order_id)
             return order
 
     def list_orders(
-        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
-    ) -> list[OrderRecord]:
+        self, tenant_id: str, *, state: OrderState | None = None, limit: int = 100
+    ) -> list[Order]:
         with self._lock:
             found = [
                 o
                 for o in self._orders.values()
-                if o.tenant_id == tenant_id and (state is None or o.state == state)
+                if o.tenant == tenant_id and (state is None or o.state == state)
             ]
         found.sort(key=lambda o: (o.created_at, o.id), reverse=True)
         return found[:limit]
 
-    def transition_order(
-        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
-    ) -> tuple[OrderRecord, OrderEventRecord]:
-        check_state(transition.to_state)
+    def save_transition(
+        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> Order:
+        expected = check_transition(transition)
+        new = transition.order
         with self._lock:
-            order = self.get_order(tenant_id, order_id)
-            if order.version != expected_version:
-                raise StaleVersion("order", order_id, expected_version, order.version)
-            updated = replace(
-                order,
-                state=transition.to_state,
-                courier_id=transition.courier_id,
-                version=order.version + 1,
-                updated_at=transition.at,
-            )
-            event = OrderEventRecord(
-                order_id=order_id,
-                tenant_id=tenant_id,
-                seq=updated.version,
-                kind=transition.kind or f"order.{transition.to_state}",
-                from_state=order.state,
-                to_state=transition.to_state,
-                actor_kind=transition.actor_kind,
-                actor_id=transition.actor_id,
-                at=transition.at,
-                courier_id=transition.courier_id,
-                courier_lat=transition.courier_lat,
-                courier_lng=transition.courier_lng,
-                data=dict(transition.data),
-            )
-            self._orders[order_id] = updated
-            self._events[order_id].append(event)
-            self.outbox.extend((tenant_id, m) for m in transition.outbox)
-            return updated, event
+            current = self.get_order(new.tenant, new.id)
+            if current.version != expected:
+                raise StaleVersion("order", new.id, expected, current.version)
+            if new.courier_id is not None and new.courier_id not in self._couriers:
+                raise NotFound("courier", new.courier_id)
+            self._orders[new.id] = new
+            self._events[new.id].extend(transition.events)
+            self._enqueue(outbox)
+            return new
 
-    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]:
+    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
         with self._lock:
             self.get_order(tenant_id, order_id)
             return list(self._events[order_id])
+
+    def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
+        with self._lock:
+            return [m for m in self._outbox.values() if m.tenant == tenant_id]
+
+    # -- ledger -------------------------------------------------------------------------
+    def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
+        entries = list(entries)
+        with self._lock:
+            for tenant_id in {e.tenant for e in entries}:
+                self.get_tenant(tenant_id)
+            return self._ledger.post_all(entries)
+
+    def journal_entries(self, tenant_id: str, *, order_id: str | None = None) -> list[JournalEntry]:
+        with self._lock:
+            return [
+                e
+                for e in self._ledger.entries
+                if e.tenant == tenant_id and (order_id is None or e.order_id == order_id)
+            ]
+
+    # -- payments -----------------------------------------------------------------------
+    def save_payment(
+        self, result: PaymentResult, *, outbox: Sequence[OutboxMessage] = ()
+    ) -> PaymentIntent:
+        intent = result.intent
+        if not result.changed:
+            return intent
+        with self._lock:
+            if intent.version == 1:
+                self.get_order(intent.tenant, intent.order_id)
+                if intent.id in self._intents:
+                    raise AlreadyExists("payment", "id", intent.id)
+            else:
+                current = self.get_payment(intent.tenant, intent.id)
+                if current.version != intent.version - 1:
+                    raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
+            ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
+            if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
+                raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+            self._ledger.post_all(result.entries)  # all or nothing; nothing below can fail
+            self._intents[intent.id] = intent
+            if ref is not None:
+                self._intent_refs[ref] = intent.id
+            self._payment_events.setdefault(intent.id, []).extend(result.events)
+            self._enqueue(outbox)
+            return intent
+
+    def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent:
+        with self._lock:
+            intent = self._intents.get(intent_id)
+            if intent is None or intent.tenant != tenant_id:
+                raise NotFound("payment", intent_id)
+            return intent
+
+    def payments_of_order(self, tenant_id: str, order_id: str) -> list[PaymentIntent]:
+        with self._lock:
+            found = [
+                i
+                for i in self._intents.values()
+                if i.tenant == tenant_id and i.order_id == order_id
+            ]
+        return sorted(found, key=lambda i: (i.created_at, i.id))
+
+    def payment_by_provider_ref(self, provider: str, provider_ref: str) -> PaymentIntent | None:
+        with self._lock:
+            intent_id = self._intent_refs.get((provider, provider_ref))
+            return None if intent_id is None else self._intents[intent_id]
+
+    def list_payment_events(self, tenant_id: str, intent_id: str) -> list[PaymentEvent]:
+        with self._lock:
+            self.get_payment(tenant_id, intent_id)
+            return list(self._payment_events.get(intent_id, []))
 
     # -- tracks ---------------------------------------------------------------------------
     def append_positions(
@@ -418,7 +467,10 @@ class MemoryStore:
                 if cid not in self._couriers:
                     self.dropped_unknown_couriers += len(idx)
                     continue
-                self._tracks.setdefault(cid, _Track()).chunks.append(rows[idx])
+                track = self._tracks.get(cid)
+                if track is None:
+                    track = self._tracks[cid] = _Track(self.max_track_points)
+                track.append(rows[idx])
 
     def flush_positions(self) -> int:
         return 0  # nothing is buffered: appended positions are queryable at once
@@ -438,19 +490,15 @@ class MemoryStore:
         self, tenant_id: str, fence_id: str, start: float, end: float
     ) -> list[str]:
         with self._lock:
-            _, geom = self._fence(tenant_id, fence_id)
+            _, fence = self._fence(tenant_id, fence_id)
             found = []
             for cid, track in self._tracks.items():
                 if self._couriers[cid].tenant_id != tenant_id:
                     continue
                 rows = track.window(start, end)
-                if rows.size and shapely.covers(geom, shapely.points(rows[:, 2], rows[:, 1])).any():
+                if rows.size and fence.covers_array(rows[:, 1], rows[:, 2]).any():
                     found.append(cid)
         return sorted(found)
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _window(window: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if window is None else (float(window[0]), float(window[1]))

@@ -12,12 +12,20 @@ from geoalchemy2 import alembic_helpers
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the psycopg 3 driver named (``postgresql://`` alone would mean psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic config for ``url``, built in code: there is no alembic.ini to keep in sync."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # ConfigParser interpolation would treat "%" in passwords as a placeholder.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return config
 
 
@@ -31,7 +39,7 @@ def current(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, pool
 
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

@@ -2,187 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
 import shapely
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from store import partitions
+from geo.coords import validate_arrays
 from store.api_keys import hash_secret, new_secret
-from store.copy_binary import COLUMNS, positions_copy_payload
-from store.errors import (
-    IdempotencyConflict,
-    NotFound,
-    StaleVersion,
-    StoreUnavailable,
-    from_database_error,
-)
+from store.errors import StoreUnavailable
 from store.geojson import geojson_from_polygon, polygon_from_geojson
 from store.interface import FloatColumn
-from store.records import (
-    ApiKey,
-    Courier,
-    GeofenceKind,
-    GeofenceRecord,
-    NewOrder,
-    OrderEventRecord,
-    OrderRecord,
-    OrderStateName,
-    Tenant,
-    Transition,
-)
-from store.track_buffer import PositionBatch, TrackBuffer
-from store.validation import (
-    check_courier_fields,
-    check_id,
-    check_kind,
-    check_new_order,
-    check_positions,
-    check_state,
-    new_id,
-    position_columns,
-)
+from store.postgis_base import Row, conninfo_from_url
+from store.postgis_orders import PostgisOrders
+from store.postgis_payments import PostgisPayments
+from store.postgis_tracks import PostgisTracks
+from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
+from store.track_buffer import TrackBuffer
+from store.validation import check_courier_fields, check_id, check_kind, new_id
 
-Row = tuple[Any, ...]
-
-
-def conninfo_from_url(url: str) -> str:
-    """libpq URL from a SQLAlchemy one (``postgresql+psycopg://`` -> ``postgresql://``)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or not scheme.startswith("postgres"):
-        raise ValueError(f"not a PostgreSQL URL: {url!r}")
-    return "postgresql://" + rest
-
-
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _window(start: datetime | None, end: datetime | None) -> tuple[float, float] | None:
-    return None if start is None or end is None else (start.timestamp(), end.timestamp())
-
-
-def _order_cols(t: str = "") -> str:
-    """The columns `_order` reads, optionally qualified by table alias ``t``."""
-    p = f"{t}." if t else ""
-    return (
-        f"{p}id, {p}tenant_id, ST_Y({p}pickup), ST_X({p}pickup), ST_Y({p}dropoff), "
-        f"ST_X({p}dropoff), {p}state, {p}courier_id, {p}size, {p}priority, {p}amount_minor, "
-        f"{p}currency, {p}pickup_window_start, {p}pickup_window_end, {p}dropoff_window_start, "
-        f"{p}dropoff_window_end, {p}pickup_eta, {p}dropoff_eta, {p}idempotency_key, "
-        f"{p}created_at, {p}updated_at, {p}version"
-    )
-
-
-_ORDER_COLS = _order_cols()
-_N_ORDER_COLS = 22
-
-_EVENT_COLS = """order_id, tenant_id, seq, kind, from_state, to_state, actor_kind, actor_id, at,
-    courier_id, ST_Y(courier_pos), ST_X(courier_pos), data"""
+__all__ = ["PostgisStore", "conninfo_from_url"]
 
 _FENCE_COLS = "id, tenant_id, kind, name, ST_AsBinary(geom), active, created_at, updated_at"
-
-# One statement: the order row (the BEFORE trigger runs the service-zone check) and its
-# order.created event; ON CONFLICT leaves a concurrent request with the same key to the winner.
-_CREATE_ORDER = f"""
-WITH ins AS (
-    INSERT INTO orders (id, tenant_id, idempotency_key, request_hash, pickup, dropoff, size,
-        priority, amount_minor, currency, pickup_window_start, pickup_window_end,
-        dropoff_window_start, dropoff_window_end, pin_hash, created_at, updated_at)
-    VALUES (%(id)s, %(tenant)s, %(key)s, %(hash)s,
-        ST_SetSRID(ST_MakePoint(%(plng)s, %(plat)s), 4326),
-        ST_SetSRID(ST_MakePoint(%(dlng)s, %(dlat)s), 4326),
-        %(size)s, %(priority)s, %(amount)s, %(currency)s, %(pws)s, %(pwe)s, %(dws)s, %(dwe)s,
-        %(pin)s, %(at)s, %(at)s)
-    ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-    RETURNING {_ORDER_COLS}
-), ev AS (
-    INSERT INTO order_events (order_id, tenant_id, seq, kind, from_state, to_state,
-        actor_kind, actor_id, at)
-    SELECT id, tenant_id, 1, 'order.created', NULL, 'created', %(actor_kind)s, %(actor_id)s,
-        %(at)s FROM ins
-)
-SELECT * FROM ins
-"""
-
-_TRANSITION = f"""
-WITH old AS (
-    SELECT id, state FROM orders WHERE id = %(id)s AND tenant_id = %(tenant)s
-        AND version = %(version)s FOR UPDATE
-), upd AS (
-    UPDATE orders o SET state = %(to)s, courier_id = %(courier)s, version = o.version + 1,
-        updated_at = %(at)s
-    FROM old WHERE o.id = old.id
-    RETURNING {_order_cols("o")}, old.state AS from_state
-), ev AS (
-    INSERT INTO order_events (order_id, tenant_id, seq, kind, from_state, to_state,
-        actor_kind, actor_id, at, courier_id, courier_pos, data)
-    SELECT upd.id, upd.tenant_id, upd.version, %(kind)s, upd.from_state, %(to)s,
-        %(actor_kind)s, %(actor_id)s, %(at)s, %(courier)s,
-        CASE WHEN %(clat)s::float8 IS NULL THEN NULL
-             ELSE ST_SetSRID(ST_MakePoint(%(clng)s, %(clat)s), 4326) END,
-        %(data)s
-    FROM upd
-    RETURNING {_EVENT_COLS}
-)
-SELECT * FROM upd, ev
-"""
-
-
-def _order(row: Row) -> OrderRecord:
-    return OrderRecord(
-        id=row[0],
-        tenant_id=row[1],
-        pickup_lat=row[2],
-        pickup_lng=row[3],
-        dropoff_lat=row[4],
-        dropoff_lng=row[5],
-        state=row[6],
-        courier_id=row[7],
-        size=row[8],
-        priority=row[9],
-        amount_minor=row[10],
-        currency=row[11],
-        pickup_window=_window(row[12], row[13]),
-        dropoff_window=_window(row[14], row[15]),
-        pickup_eta=_epoch(row[16]),
-        dropoff_eta=_epoch(row[17]),
-        idempotency_key=row[18],
-        created_at=row[19].timestamp(),
-        updated_at=row[20].timestamp(),
-        version=row[21],
-    )
-
-
-def _event(row: Row) -> OrderEventRecord:
-    return OrderEventRecord(
-        order_id=row[0],
-        tenant_id=row[1],
-        seq=row[2],
-        kind=row[3],
-        from_state=row[4],
-        to_state=row[5],
-        actor_kind=row[6],
-        actor_id=row[7],
-        at=row[8].timestamp(),
-        courier_id=row[9],
-        courier_lat=row[10],
-        courier_lng=row[11],
-        data=row[12],
-    )
 
 
 def _courier(row: Row) -> Courier:
@@ -203,7 +48,7 @@ def _fence(row: Row) -> GeofenceRecord:
     )
 
 
-class PostgisStore:
+class PostgisStore(PostgisOrders, PostgisPayments, PostgisTracks):
     """`store.interface.Store` on PostgreSQL 15 + PostGIS 3 (schema from the migrations).
 
     Parameters
@@ -240,6 +85,7 @@ class PostgisStore:
         try:
             self._pool.open(wait=True, timeout=connect_timeout_s)
         except PoolTimeout as exc:
+            self._pool.close()
             raise StoreUnavailable(f"cannot connect to the database: {exc}") from exc
         self._courier_nums: dict[str, int] = {}
         self._nums_lock = threading.Lock()
@@ -253,23 +99,6 @@ class PostgisStore:
         )
         if start_flusher:
             self.tracks.start()
-
-    @contextlib.contextmanager
-    def _tx(self, tenant_id: str = "") -> Iterator[psycopg.Connection[Row]]:
-        """One transaction: committed on success, rolled back on error; errors typed."""
-        try:
-            with self._pool.connection() as conn, conn.transaction():
-                yield conn
-        except psycopg.Error as exc:
-            raise from_database_error(exc, tenant_id=tenant_id) from exc
-        except PoolTimeout as exc:
-            raise StoreUnavailable(f"no database connection available: {exc}") from exc
-
-    def _one(self, conn: psycopg.Connection[Row], sql: str, params: Any, kind: str, id: str) -> Row:
-        row = conn.execute(sql, params).fetchone()
-        if row is None:
-            raise NotFound(kind, id)
-        return row
 
     # -- tenants and API keys -------------------------------------------------------------
     def create_tenant(self, name: str, *, tenant_id: str | None = None) -> Tenant:
@@ -296,8 +125,10 @@ class PostgisStore:
             )
         return Tenant(row[0], row[1], row[2].timestamp())
 
-    def create_api_key(self, tenant_id: str, name: str = "") -> tuple[ApiKey, str]:
-        secret = new_secret()
+    def create_api_key(
+        self, tenant_id: str, name: str = "", *, secret: str | None = None
+    ) -> tuple[ApiKey, str]:
+        secret = secret or new_secret()
         key_id = new_id("key")
         with self._tx(tenant_id) as conn:
             row = self._one(
@@ -462,8 +293,7 @@ class PostgisStore:
     def in_service_zone(
         self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
     ) -> npt.NDArray[np.bool_]:
-        la = np.asarray(lats, dtype=np.float64)
-        ln = np.asarray(lngs, dtype=np.float64)
+        la, ln = validate_arrays(lats, lngs)
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
                 "SELECT hexdispatch_in_service_zone(%s, ST_SetSRID(ST_MakePoint(u.lng, u.lat), 4326)) "
@@ -472,284 +302,6 @@ class PostgisStore:
                 (tenant_id, la.tolist(), ln.tolist()),
             ).fetchall()
         return np.array([r[0] for r in rows], dtype=bool)
-
-    # -- orders ---------------------------------------------------------------------------
-    def _replay(
-        self, conn: psycopg.Connection[Row], tenant_id: str, key: str, fingerprint: str
-    ) -> OrderRecord | None:
-        row = conn.execute(
-            f"SELECT {_ORDER_COLS}, request_hash FROM orders "
-            "WHERE tenant_id = %s AND idempotency_key = %s",
-            (tenant_id, key),
-        ).fetchone()
-        if row is None:
-            return None
-        if row[-1] != fingerprint:
-            raise IdempotencyConflict(tenant_id, key)
-        return _order(row)
-
-    def create_order(
-        self,
-        tenant_id: str,
-        order: NewOrder,
-        *,
-        idempotency_key: str | None = None,
-        order_id: str | None = None,
-        at: float | None = None,
-        actor_kind: str = "tenant",
-        actor_id: str | None = None,
-    ) -> tuple[OrderRecord, bool]:
-        check_new_order(order)
-        order_id = order_id or new_id("ord")
-        check_id("order_id", order_id)
-        fingerprint = order.fingerprint()
-        pw, dw = order.pickup_window, order.dropoff_window
-        params = {
-            "id": order_id,
-            "tenant": tenant_id,
-            "key": idempotency_key,
-            "hash": fingerprint,
-            "plat": float(order.pickup_lat),
-            "plng": float(order.pickup_lng),
-            "dlat": float(order.dropoff_lat),
-            "dlng": float(order.dropoff_lng),
-            "size": order.size,
-            "priority": order.priority,
-            "amount": order.amount_minor,
-            "currency": order.currency,
-            "pws": _dt(pw[0]) if pw else None,
-            "pwe": _dt(pw[1]) if pw else None,
-            "dws": _dt(dw[0]) if dw else None,
-            "dwe": _dt(dw[1]) if dw else None,
-            "pin": order.pin_hash,
-            "at": datetime.now(UTC) if at is None else _dt(at),
-            "actor_kind": actor_kind,
-            "actor_id": actor_id or tenant_id,
-        }
-        with self._tx(tenant_id) as conn:
-            if idempotency_key is not None:
-                first = self._replay(conn, tenant_id, idempotency_key, fingerprint)
-                if first is not None:
-                    return first, False
-            row = conn.execute(_CREATE_ORDER, params).fetchone()
-            if row is not None:
-                return _order(row), True
-        # A concurrent request with the same key won the insert: answer with its order.
-        assert idempotency_key is not None
-        with self._tx(tenant_id) as conn:
-            first = self._replay(conn, tenant_id, idempotency_key, fingerprint)
-        if first is None:  # pragma: no cover - the winner committed before ON CONFLICT fired
-            raise StoreUnavailable("idempotent create raced with a rollback; retry")
-        return first, False
-
-    def get_order(self, tenant_id: str, order_id: str) -> OrderRecord:
-        with self._tx(tenant_id) as conn:
-            row = self._one(
-                conn,
-                f"SELECT {_ORDER_COLS} FROM orders WHERE id = %s AND tenant_id = %s",
-                (order_id, tenant_id),
-                "order",
-                order_id,
-            )
-        return _order(row)
-
-    def list_orders(
-        self, tenant_id: str, *, state: OrderStateName | None = None, limit: int = 100
-    ) -> list[OrderRecord]:
-        with self._tx(tenant_id) as conn:
-            rows = conn.execute(
-                f"SELECT {_ORDER_COLS} FROM orders WHERE tenant_id = %s "
-                "AND (%s::text IS NULL OR state = %s) ORDER BY created_at DESC, id DESC LIMIT %s",
-                (tenant_id, state, state, limit),
-            ).fetchall()
-        return [_order(r) for r in rows]
-
-    def transition_order(
-        self, tenant_id: str, order_id: str, expected_version: int, transition: Transition
-    ) -> tuple[OrderRecord, OrderEventRecord]:
-        check_state(transition.to_state)
-        t = transition
-        params = {
-            "id": order_id,
-            "tenant": tenant_id,
-            "version": expected_version,
-            "to": t.to_state,
-            "courier": t.courier_id,
-            "at": _dt(t.at),
-            "kind": t.kind or f"order.{t.to_state}",
-            "actor_kind": t.actor_kind,
-            "actor_id": t.actor_id,
-            "clat": t.courier_lat,
-            "clng": t.courier_lng,
-            "data": Jsonb(dict(t.data)),
-        }
-        with self._tx(tenant_id) as conn:
-            row = conn.execute(_TRANSITION, params).fetchone()
-            if row is None:
-                current = conn.execute(
-                    "SELECT version FROM orders WHERE id = %s AND tenant_id = %s",
-                    (order_id, tenant_id),
-                ).fetchone()
-                if current is None:
-                    raise NotFound("order", order_id)
-                raise StaleVersion("order", order_id, expected_version, current[0])
-            if t.outbox:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO webhook_outbox (tenant_id, event_type, order_id, payload) "
-                        "VALUES (%s, %s, %s, %s)",
-                        [(tenant_id, m.event_type, order_id, Jsonb(m.payload)) for m in t.outbox],
-                    )
-        return _order(row[:_N_ORDER_COLS]), _event(row[_N_ORDER_COLS + 1 :])
-
-    def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEventRecord]:
-        with self._tx(tenant_id) as conn:
-            self._one(
-                conn,
-                "SELECT 1 FROM orders WHERE id = %s AND tenant_id = %s",
-                (order_id, tenant_id),
-                "order",
-                order_id,
-            )
-            rows = conn.execute(
-                f"SELECT {_EVENT_COLS} FROM order_events WHERE order_id = %s ORDER BY seq",
-                (order_id,),
-            ).fetchall()
-        return [_event(r) for r in rows]
-
-    def pending_outbox(self, tenant_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-        """Undelivered webhook rows of a tenant, oldest first: ``(id, event_type, payload)``."""
-        with self._tx(tenant_id) as conn:
-            rows = conn.execute(
-                "SELECT id, event_type, payload FROM webhook_outbox "
-                "WHERE tenant_id = %s AND delivered_at IS NULL ORDER BY id",
-                (tenant_id,),
-            ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
-
-    # -- tracks ---------------------------------------------------------------------------
-    def append_positions(
-        self,
-        courier_ids: Sequence[str],
-        ts: FloatColumn,
-        lats: FloatColumn,
-        lngs: FloatColumn,
-        speed: FloatColumn | None = None,
-        heading: FloatColumn | None = None,
-        accuracy: FloatColumn | None = None,
-    ) -> None:
-        ids, t, la, ln = check_positions(courier_ids, ts, lats, lngs)
-        sp, hd, ac = position_columns(len(ids), speed, heading, accuracy)
-        self.tracks.append(PositionBatch(ids, t, la, ln, sp, hd, ac))
-
-    def flush_positions(self) -> int:
-        return self.tracks.flush()
-
-    def _courier_num_column(
-        self, conn: psycopg.Connection[Row], ids: list[str]
-    ) -> npt.NDArray[np.int64]:
-        with self._nums_lock:
-            nums = self._courier_nums
-            missing = {cid for cid in ids if cid not in nums}
-        if missing:
-            rows = conn.execute(
-                "SELECT id, num FROM couriers WHERE id = ANY(%s)", (list(missing),)
-            ).fetchall()
-            with self._nums_lock:
-                nums.update(rows)
-        return np.fromiter((nums.get(cid, -1) for cid in ids), dtype=np.int64, count=len(ids))
-
-    def _write_positions(self, batch: PositionBatch) -> None:
-        """The track buffer's sink: one binary COPY per batch into the day partitions."""
-        epoch_days = np.unique(np.floor(batch.ts / partitions.DAY_S).astype(np.int64))
-        days = {partitions.day_of_epoch(d) for d in epoch_days.tolist()}
-        try:
-            if not days <= self._known_days:
-                # Own short transaction: creating a partition locks the parent table briefly.
-                with self._pool.connection() as conn:
-                    conn.autocommit = True
-                    try:
-                        partitions.ensure_partitions(conn, days - self._known_days)
-                    finally:
-                        conn.autocommit = False
-                self._known_days |= days
-            with self._pool.connection() as conn, conn.transaction():
-                nums = self._courier_num_column(conn, batch.courier_ids)
-                known = nums >= 0
-                b = batch
-                if not known.all():
-                    self.dropped_unknown_couriers += int((~known).sum())
-                    nums = nums[known]
-                    b = PositionBatch(
-                        [c for c, k in zip(b.courier_ids, known, strict=True) if k],
-                        *(c[known] for c in (b.ts, b.lats, b.lngs, b.speed, b.heading, b.accuracy)),
-                    )
-                payload = positions_copy_payload(
-                    nums, b.ts, b.lats, b.lngs, b.speed, b.heading, b.accuracy
-                )
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        f"COPY courier_positions ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                    ) as copy,
-                ):
-                    copy.write(payload)
-        except psycopg.Error as exc:
-            raise from_database_error(exc) from exc
-
-    def courier_track(
-        self, tenant_id: str, courier_id: str, start: float, end: float
-    ) -> dict[str, Any] | None:
-        with self._tx(tenant_id) as conn:
-            num = self._one(
-                conn,
-                "SELECT num FROM couriers WHERE id = %s AND tenant_id = %s",
-                (courier_id, tenant_id),
-                "courier",
-                courier_id,
-            )[0]
-            row = conn.execute(
-                "SELECT count(*), ST_AsGeoJSON(ST_MakeLine(pos::geometry ORDER BY ts), 15) "
-                "FROM courier_positions WHERE courier_num = %s AND ts >= %s AND ts <= %s",
-                (num, _dt(start), _dt(end)),
-            ).fetchone()
-        if row is None or row[0] < 2:
-            return None
-        line: dict[str, Any] = json.loads(row[1])
-        return {"type": "LineString", "coordinates": line["coordinates"]}
-
-    def couriers_in_fence(
-        self, tenant_id: str, fence_id: str, start: float, end: float
-    ) -> list[str]:
-        with self._tx(tenant_id) as conn:
-            self._one(
-                conn,
-                "SELECT 1 FROM geofences WHERE id = %s AND tenant_id = %s",
-                (fence_id, tenant_id),
-                "geofence",
-                fence_id,
-            )
-            rows = conn.execute(
-                "SELECT DISTINCT c.id FROM geofences g "
-                "JOIN courier_positions p ON ST_Covers(g.geom, p.pos::geometry) "
-                "JOIN couriers c ON c.num = p.courier_num AND c.tenant_id = g.tenant_id "
-                "WHERE g.id = %s AND g.tenant_id = %s AND p.ts >= %s AND p.ts <= %s "
-                "ORDER BY c.id",
-                (fence_id, tenant_id, _dt(start), _dt(end)),
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    # -- maintenance ----------------------------------------------------------------------
-    def prune_positions(self, older_than_s: float, *, now: float | None = None) -> list[str]:
-        """Drop the day partitions entirely older than ``older_than_s``; return their names."""
-        ref = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-        cutoff = datetime.fromtimestamp(ref.timestamp() - older_than_s, UTC)
-        with self._tx() as conn:
-            dropped = partitions.drop_partitions_before(conn, cutoff)
-        self._known_days = {
-            d for d in self._known_days if partitions.partition_name(d) not in dropped
-        }
-        return dropped
 
     def close(self) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography, Geometry
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = sa.MetaData(
     naming_convention={
@@ -190,6 +190,7 @@ assignments = sa.Table(
 )
 sa.Index(None, assignments.c.order_id)
 
+# One row per `payments.intents.PaymentIntent`; ``version`` makes updates optimistic.
 payments = sa.Table(
     "payments",
     metadata,
@@ -203,44 +204,85 @@ payments = sa.Table(
     sa.Column("refunded_minor", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("provider_ref", sa.Text),
-    sa.Column("data", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     _now(),
     sa.Column(
         "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("cash_courier_id", sa.Text),
+    sa.Column("refund_ids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("seen_updates", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("pending_refunds", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.UniqueConstraint("provider", "provider_ref"),
     sa.CheckConstraint("amount_minor >= 0", name="amount"),
 )
 sa.Index(None, payments.c.order_id)
 
-# Double entry: one journal = several rows whose signed amounts sum to zero per currency
-# (enforced by a deferred constraint trigger in the migration). Rows are never updated.
+payment_events = sa.Table(
+    "payment_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("intent_id", sa.Text, sa.ForeignKey("payments.id"), nullable=False),
+    _tenant(),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("from_state", sa.Text),
+    sa.Column("to_state", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.UniqueConstraint("intent_id", "seq"),
+)
+
+# Double entry, as `payments.ledger`: a journal entry (header, id deterministic so a re-post is a
+# no-op) and its postings, whose signed amounts sum to zero per currency (a deferred constraint
+# trigger checks at commit). Rows are never updated; a correction is a reversing entry.
+journal_entries = sa.Table(
+    "journal_entries",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    _tenant(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),  # epoch seconds exactly as posted
+    sa.Column("order_id", sa.Text),
+    sa.Column("intent_id", sa.Text),
+    sa.Column("reverses", sa.Text, sa.ForeignKey("journal_entries.id"), unique=True),
+    sa.Column("meta", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    _now(),
+)
+sa.Index(None, journal_entries.c.tenant_id, journal_entries.c.order_id)
+
 ledger_entries = sa.Table(
     "ledger_entries",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     _tenant(),
-    sa.Column("journal_id", sa.Text, nullable=False),
-    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("journal_id", sa.Text, sa.ForeignKey("journal_entries.id"), nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.id")),
-    sa.Column("payment_id", sa.Text, sa.ForeignKey("payments.id")),
-    sa.Column("reverses_journal_id", sa.Text),
-    sa.Column("memo", sa.Text, nullable=False, server_default=""),
     _now(),
+    sa.Column("account_kind", sa.Text, nullable=False),
+    sa.Column("account_holder", sa.Text, nullable=False, server_default=""),
 )
 sa.Index(None, ledger_entries.c.journal_id)
-sa.Index(None, ledger_entries.c.tenant_id, ledger_entries.c.account, ledger_entries.c.currency)
+sa.Index(
+    None,
+    ledger_entries.c.tenant_id,
+    ledger_entries.c.account_kind,
+    ledger_entries.c.account_holder,
+    ledger_entries.c.currency,
+)
 
+# One row per `orders.webhooks.OutboxMessage`, written in the transaction of the state change.
 webhook_outbox = sa.Table(
     "webhook_outbox",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     _tenant(),
     sa.Column("event_type", sa.Text, nullable=False),
-    sa.Column("order_id", sa.Text),
-    sa.Column("payload", JSONB, nullable=False),
     _now(),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
@@ -248,8 +290,17 @@ webhook_outbox = sa.Table(
     ),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("endpoint_id", sa.Text, nullable=False),
+    sa.Column("ordering_key", sa.Text, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
 )
 sa.Index(None, webhook_outbox.c.next_attempt_at, postgresql_where=sa.text("delivered_at IS NULL"))
+sa.Index(
+    None, webhook_outbox.c.endpoint_id, webhook_outbox.c.ordering_key, webhook_outbox.c.sequence
+)
 
 TRUNCATE_ORDER = [t.name for t in reversed(metadata.sorted_tables)]
 """Every table, dependents first (tests reset with one TRUNCATE)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from typing import Any
@@ -12,11 +11,11 @@ import numpy.typing as npt
 
 from geo.coords import validate_arrays
 from geo.errors import InvalidCoordinate
+from orders.lifecycle import Transition
+from orders.model import Order
 from store.errors import InvalidRecord, Problem
-from store.records import NewOrder
-from store.tables import GEOFENCE_KINDS, ORDER_STATES
+from store.tables import GEOFENCE_KINDS
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -43,51 +42,45 @@ def _int_problems(field: str, value: Any, minimum: int) -> list[Problem]:
     return []
 
 
-def _window_problems(field: str, window: Any) -> list[Problem]:
-    if window is None:
-        return []
-    try:
-        start, end = (float(v) for v in window)
-    except (TypeError, ValueError):
-        return [(field, window, "must be (start, end) epoch seconds")]
-    if not (math.isfinite(start) and math.isfinite(end)) or start > end:
-        return [(field, window, "needs finite start <= end")]
-    return []
-
-
 def check_id(field: str, value: Any) -> None:
     """Caller-chosen ids: 1–128 characters of ``A-Za-z0-9_.:-``."""
     if not isinstance(value, str) or not _ID.match(value):
         raise InvalidRecord([(field, value, "must be 1-128 characters of A-Za-z0-9_.:-")])
 
 
-def check_new_order(order: NewOrder) -> None:
-    """Every problem of an order request at once (coordinates, sizes, money, windows)."""
+def check_new_order(order: Order, idempotency_key: str | None, fingerprint: str | None) -> None:
+    """What the store itself needs of a new order: usable points, an id, a key with its body.
+
+    `orders.lifecycle.create_order` validated the rest; these guard the database's columns.
+    """
+    check_id("order_id", order.id)
     problems = [
         *_point_problems("pickup", order.pickup_lat, order.pickup_lng),
         *_point_problems("dropoff", order.dropoff_lat, order.dropoff_lng),
-        *_int_problems("size", order.size, 0),
-        *_int_problems("priority", order.priority, -1_000_000),
-        *_int_problems("amount_minor", order.amount_minor, 0),
-        *_window_problems("pickup_window", order.pickup_window),
-        *_window_problems("dropoff_window", order.dropoff_window),
     ]
-    if not isinstance(order.currency, str) or not _CURRENCY.match(order.currency):
-        problems.append(("currency", order.currency, "must be a 3-letter ISO 4217 code"))
+    if idempotency_key is not None and not fingerprint:
+        problems.append(("fingerprint", fingerprint, "required with an idempotency key"))
     if problems:
         raise InvalidRecord(problems)
+
+
+def check_transition(transition: Transition) -> int:
+    """The version the stored order must be at for ``transition`` to apply."""
+    events = transition.events
+    order = transition.order
+    expected = order.version - len(events)
+    seqs = [e.seq for e in events]
+    if not events or seqs != list(range(expected + 1, order.version + 1)):
+        raise InvalidRecord([("events", seqs, f"must number {expected + 1}..{order.version}")])
+    if any(e.order_id != order.id or e.tenant != order.tenant for e in events):
+        raise InvalidRecord([("events", order.id, "belong to another order or tenant")])
+    return expected
 
 
 def check_kind(kind: Any) -> None:
     """A geofence kind: service_zone, restricted or hub."""
     if kind not in GEOFENCE_KINDS:
         raise InvalidRecord([("kind", kind, f"must be one of {', '.join(GEOFENCE_KINDS)}")])
-
-
-def check_state(state: Any) -> None:
-    """An order state name."""
-    if state not in ORDER_STATES:
-        raise InvalidRecord([("state", state, f"must be one of {', '.join(ORDER_STATES)}")])
 
 
 def check_courier_fields(name: Any, vehicle: Any, capacity: Any) -> None:

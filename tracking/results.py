@@ -31,6 +31,8 @@ class CourierState:
     speed: float | None
     heading: float | None
     accuracy: float | None
+    skills: frozenset[str] = frozenset()
+    idle_since: float | None = None
 
     @property
     def free_capacity(self) -> int:
@@ -72,6 +74,15 @@ class BatchResult:
         return int(self.accepted.sum())
 
 
+class Snapshot(NamedTuple):
+    """Columns of the couriers that passed a filter, row-aligned."""
+
+    courier_ids: ObjectArray
+    lats: FloatArray
+    lngs: FloatArray
+    cells: IntArray
+
+
 class Neighbours(NamedTuple):
     """Sparse (query, courier row, metres) triples, sorted by query then distance. Rows are
     the index's: `LiveIndex.ids_of` / `LiveIndex.columns` describe them until it next changes."""
@@ -83,7 +94,8 @@ class Neighbours(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class CourierColumns:
-    """Attributes of some couriers as numpy columns (``status`` is the effective one)."""
+    """Attributes of some couriers as numpy columns (``status`` is the effective one;
+    ``skills`` holds frozensets, ``idle_since`` epoch seconds or NaN)."""
 
     ids: ObjectArray
     lat: FloatArray
@@ -94,3 +106,5 @@ class CourierColumns:
     vehicle: ObjectArray
     capacity: IntArray
     load: IntArray
+    skills: ObjectArray
+    idle_since: FloatArray

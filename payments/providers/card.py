@@ -50,6 +50,8 @@ class _Charge:
 
 
 class CardSandbox(Sandbox):
+    """Stripe/Paystack-like card payments (see the module docstring for the test cards)."""
+
     name = "card_sandbox"
     method = PaymentMethod.CARD
     signature_header = "Sandbox-Card-Signature"

@@ -58,6 +58,8 @@ class _Push:
 
 
 class MobileMoneySandbox(Sandbox):
+    """M-Pesa STK-push-like payments (see the module docstring for the test payers)."""
+
     name = "mpesa_sandbox"
     method = PaymentMethod.MOBILE_MONEY
     signature_header = "Sandbox-MoMo-Signature"

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geo import great_circle_m
 from orders.eta import InvalidRoute, PairwiseTravel, PlannedStop, StopKind, refresh_etas, stop_etas
@@ -85,3 +88,24 @@ def test_route_etas_are_used_without_a_provider_and_inactive_orders_are_skipped(
         stop_etas(START, 1_000.0, [replace(stops[0], eta=None), replace(stops[1], eta=None)])
     assert [p[0] for p in info.value.problems] == ["stops[0].eta", "stops[1].eta"]
     assert stop_etas(START, 1_000.0, [], TRAVEL).shape == (0,)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1.4, -1.2), st.floats(36.7, 36.9), st.floats(0, 600), st.floats(0, 300)
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.floats(0.0, 1e6),
+)
+def test_stop_etas_property(raw: list[tuple[float, float, float, float]], at: float) -> None:
+    stops = [
+        PlannedStop(f"o{i}", StopKind.DROPOFF, lat, lng, earliest=at + wait, service_s=svc)
+        for i, (lat, lng, wait, svc) in enumerate(raw)
+    ]
+    got = stop_etas(START, at, stops, TRAVEL)
+    assert got.tolist() == pytest.approx(brute_force(START, at, stops))
+    assert bool(np.all(np.diff(got) >= 0))  # time only moves forward

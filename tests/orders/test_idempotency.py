@@ -125,3 +125,32 @@ def test_concurrent_requests_with_one_key_create_exactly_one_order() -> None:
     by_order = {r for r, _ in results}
     assert by_order == set(created)
     assert sum(1 for _, replayed in results if not replayed) == 2
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["t1", "t2"]),
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["x", "y"]),
+        ),
+        max_size=30,
+    )
+)
+def test_matches_a_dictionary_model(requests: list[tuple[str, str, str]]) -> None:
+    store: InMemoryIdempotency[int] = InMemoryIdempotency()
+    model: dict[tuple[str, str], tuple[str, int]] = {}
+    runs = 0
+    for i, (tenant, key, body) in enumerate(requests):
+        fp = fingerprint("POST", "/v1/orders", body.encode())
+        first = model.get((tenant, key))
+        if first is not None and first[0] != fp:
+            with pytest.raises(IdempotencyConflict):
+                store.execute(tenant, key, fp, lambda: -1, now=float(i))
+            continue
+        out = store.execute(tenant, key, fp, lambda i=i: i, now=float(i))  # type: ignore[misc]
+        if first is None:
+            model[(tenant, key)] = (fp, i)
+            runs += 1
+        assert out == Outcome(model[(tenant, key)][1], replayed=first is not None)
+    assert runs == len(model)

@@ -244,3 +244,22 @@ def test_random_failures_never_reorder_or_duplicate(
         attempts_per_message[a.message_id] += 1
         assert a.number == attempts_per_message[a.message_id]
     assert all(isinstance(m, OutboxMessage) for m in outbox.messages.values())
+
+
+def test_a_dead_endpoint_does_not_hold_up_a_healthy_one() -> None:
+    clock = Clock()
+    healthy = Receiver(clock, lambda now, n: False)
+    dead = Receiver(clock, lambda now, n: True)
+
+    def sender(request: WebhookRequest) -> SendResult:
+        return (healthy if "healthy" in request.url else dead)(request)
+
+    outbox = WebhookOutbox(sender, clock=clock, policy=RetryPolicy(disable_after=5))
+    outbox.register(new_endpoint("h", "acme", "https://healthy.example", SECRET, ["*"]))
+    outbox.register(new_endpoint("d", "acme", "https://dead.example", SECRET, ["*"]))
+    add_orders(outbox, clock, range(3))
+    drain(outbox, clock)
+    assert healthy.per_order() == {f"o{i}": [2, 3, 4, 5] for i in range(3)}
+    assert not outbox.endpoints["d"].enabled and outbox.endpoints["h"].enabled
+    assert len(outbox.pending("d")) == 12 and outbox.pending("h") == []
+    assert len(outbox.query_log(endpoint_id="d")) == 5  # one request per backoff step

@@ -334,6 +334,6 @@ class OrderPaymentFlows(RuleBasedStateMachine):
 
 
 OrderPaymentFlows.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None
+    max_examples=150, stateful_step_count=50, deadline=None
 )
 TestOrderPaymentFlows = OrderPaymentFlows.TestCase

@@ -28,3 +28,11 @@ def test_unknown_vehicle_is_a_value_error() -> None:
         GreatCircleTravelTime().pairwise(0, 0, 1, 1, ["car", "hovercraft"])
     assert info.value.value == "hovercraft"
     assert isinstance(info.value, ValueError)
+
+
+def test_euclidean_matrix_is_not_rounded() -> None:
+    from routing.travel_time import EuclideanTravelTime
+
+    t = EuclideanTravelTime(speed=2.0).matrix([0.0, 4.0], [0.0, 3.0])
+    assert t.metres[0, 1] == 5.0 and t.seconds[0, 1] == 2.5
+    assert EuclideanTravelTime().pairwise(0, 0, 1, 1).metres == pytest.approx(2**0.5)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
+from orders.lifecycle import OrderDraft, Transition, create_order
+from orders.model import Actor, ActorKind
 from store.interface import Store
 from store.memory import MemoryStore
 from store.postgis import PostgisStore, conninfo_from_url
@@ -54,3 +57,26 @@ def square(lng0: float, lat0: float, size: float) -> dict[str, Any]:
         [lng0, lat0],
     ]
     return {"type": "Polygon", "coordinates": [ring]}
+
+
+def new_order(
+    tenant: str,
+    pickup: tuple[float, float],
+    dropoff: tuple[float, float],
+    *,
+    order_id: str | None = None,
+    at: float = 1000.0,
+    **draft: Any,
+) -> Transition:
+    """`orders.lifecycle.create_order` for a (lat, lng) pickup and drop-off."""
+    body = {"amount_minor": 1250, "currency": "EUR"} | draft
+    return create_order(
+        OrderDraft(pickup[0], pickup[1], dropoff[0], dropoff[1], **body),
+        order_id=order_id or f"ord-{next(_ORDER_IDS)}",
+        tenant=tenant,
+        at=at,
+        actor=Actor(ActorKind.TENANT, tenant),
+    )
+
+
+_ORDER_IDS = itertools.count(1)

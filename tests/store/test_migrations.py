@@ -28,6 +28,6 @@ def test_downgrade_to_base_and_upgrade_again(postgis_cluster: Cluster) -> None:
     assert head is not None
     command.downgrade(migrate.alembic_config(url), "base")
     assert migrate.current(url) is None
-    migrate.upgrade(url)
+    migrate.upgrade(url.replace("postgresql+psycopg://", "postgresql://"))  # plain libpq URL too
     migrate.upgrade(url)  # idempotent
     assert migrate.current(url) == head

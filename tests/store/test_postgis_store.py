@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -16,13 +17,14 @@ from store.errors import (
     DatabaseError,
     InvalidRecord,
     OutsideServiceZone,
+    StoreUnavailable,
     UnbalancedJournal,
     from_database_error,
 )
+from store.migrate import alembic_config
 from store.postgis import PostgisStore, conninfo_from_url
-from store.records import NewOrder
 from store.throwaway import Cluster, create_postgis_database
-from tests.store.conftest import square
+from tests.store.conftest import new_order, square
 
 pytestmark = pytest.mark.postgis
 
@@ -87,6 +89,7 @@ def test_flush_creates_day_partitions_and_prune_drops_whole_days(
         "courier_positions_20260207",
         "courier_positions_20260309",
         "courier_positions_20260310",
+        "courier_positions_20260311",  # created ahead
     }
     dropped = pg_store.prune_positions(30 * DAY, now=T0)
     assert dropped == ["courier_positions_20260129", "courier_positions_20260207"]
@@ -148,7 +151,7 @@ def test_the_database_itself_refuses_orders_outside_service_zones(
     mapped = from_database_error(info.value, tenant_id="acme")
     assert isinstance(mapped, OutsideServiceZone) and mapped.points == ("dropoff",)
     with pytest.raises(OutsideServiceZone):
-        pg_store.create_order("acme", NewOrder(0.5, 0.5, 5.0, 5.0))
+        pg_store.create_order(new_order("acme", (0.5, 0.5), (5.0, 5.0)))
     assert _sql(postgis_url, "SELECT count(*) FROM orders") == [(0,)]
     assert _sql(postgis_url, "SELECT count(*) FROM order_events") == [(0,)]
 
@@ -164,7 +167,7 @@ def test_concurrent_requests_with_one_key_create_exactly_one_order(
     def create() -> None:
         barrier.wait()
         order, created = pg_store.create_order(
-            "acme", NewOrder(0.5, 0.5, 0.6, 0.6), idempotency_key="same"
+            new_order("acme", (0.5, 0.5), (0.6, 0.6)), idempotency_key="same", fingerprint="f"
         )
         results.append((order.id, created))
 
@@ -184,21 +187,30 @@ def test_ledger_journals_must_balance_and_entries_are_immutable(
     pg_store: PostgisStore, postgis_url: str
 ) -> None:
     pg_store.create_tenant("Acme", tenant_id="acme")
-    entry = "INSERT INTO ledger_entries (tenant_id, journal_id, account, amount_minor, currency) VALUES ('acme', %s, %s, %s, %s)"
+    head = (
+        "INSERT INTO journal_entries (id, tenant_id, kind, currency, at) "
+        "VALUES (%s, 'acme', 'test', 'EUR', 0)"
+    )
+    line = (
+        "INSERT INTO ledger_entries (tenant_id, journal_id, account_kind, amount_minor, currency) "
+        "VALUES ('acme', %s, %s, %s, 'EUR')"
+    )
     with psycopg.connect(conninfo_from_url(postgis_url)) as conn:
         with conn.transaction():
-            conn.execute(entry, ("j1", "receivable", 500, "EUR"))
-            conn.execute(entry, ("j1", "merchant_payable", -500, "EUR"))
+            conn.execute(head, ("j1",))
+            conn.execute(line, ("j1", "customer_receivable", 500))
+            conn.execute(line, ("j1", "merchant_payable", -500))
         with pytest.raises(psycopg.Error) as info, conn.transaction():
-            conn.execute(entry, ("j2", "receivable", 500, "EUR"))
-            conn.execute(entry, ("j2", "merchant_payable", -400, "EUR"))
+            conn.execute(head, ("j2",))
+            conn.execute(line, ("j2", "customer_receivable", 500))
+            conn.execute(line, ("j2", "merchant_payable", -400))
         assert isinstance(from_database_error(info.value), UnbalancedJournal)
-        with pytest.raises(psycopg.Error) as info, conn.transaction():
-            conn.execute("UPDATE ledger_entries SET amount_minor = 0")
-        assert isinstance(from_database_error(info.value), InvalidRecord)
-    assert _sql(
-        postgis_url, "SELECT journal_id, sum(amount_minor)::int FROM ledger_entries GROUP BY 1"
-    ) == [("j1", 0)]
+        for table in ("ledger_entries", "journal_entries"):
+            with pytest.raises(psycopg.Error) as info, conn.transaction():
+                conn.execute(f"DELETE FROM {table}")
+            assert isinstance(from_database_error(info.value), InvalidRecord)
+    assert [e.id for e in pg_store.journal_entries("acme")] == ["j1"]
+    assert _sql(postgis_url, "SELECT sum(amount_minor)::int FROM ledger_entries") == [(0,)]
 
 
 def test_cli_db_upgrade_and_prune(
@@ -209,7 +221,8 @@ def test_cli_db_upgrade_and_prune(
     runner = CliRunner()
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert f"revision {head}" in result.output
     store = PostgisStore(url, pool_size=1, start_flusher=False)
     try:
         store.create_tenant("Acme", tenant_id="acme")
@@ -225,3 +238,81 @@ def test_cli_db_upgrade_and_prune(
     assert _sql(url, "SELECT count(*) FROM courier_positions") == [(1,)]
     bad = runner.invoke(app, ["db", "prune", "--older-than", "soon"])
     assert bad.exit_code != 0
+
+
+def test_an_unreachable_database_is_store_unavailable() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreUnavailable):
+        PostgisStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/x", connect_timeout_s=0.5)
+    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
+        PostgisStore("mysql://x")
+
+
+def test_a_journal_entry_posted_concurrently_lands_once(
+    pg_store: PostgisStore, postgis_url: str
+) -> None:
+    from payments.ledger import Account, AccountKind, journal_entry
+
+    pg_store.create_tenant("Acme", tenant_id="acme")
+    entry = journal_entry(
+        "receipt:pi_1",
+        tenant="acme",
+        kind="receipt",
+        currency="KES",
+        lines=[
+            (Account("acme", AccountKind.CUSTOMER_RECEIVABLE), -900),
+            (Account("acme", AccountKind.CASH_HELD_BY_COURIER, "c1"), 900),
+        ],
+        at=5.0,
+    )
+    barrier = threading.Barrier(5)
+    counts: list[int] = []
+
+    def post() -> None:
+        barrier.wait()
+        counts.append(pg_store.post_journal_entries([entry]))
+
+    threads = [threading.Thread(target=post) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(counts) == [0, 0, 0, 0, 1]
+    assert _sql(postgis_url, "SELECT count(*) FROM ledger_entries") == [(2,)]
+
+
+def test_concurrent_saves_of_one_payment_step_apply_once(
+    pg_store: PostgisStore, postgis_url: str
+) -> None:
+    from payments.intents import PaymentMethod, collect_cash, create_intent
+    from store.errors import StaleVersion
+
+    pg_store.create_tenant("Acme", tenant_id="acme")
+    pg_store.create_geofence("acme", "service_zone", square(0.0, 0.0, 1.0))
+    order, _ = pg_store.create_order(new_order("acme", (0.5, 0.5), (0.6, 0.6)))
+    created = create_intent(order, PaymentMethod.CASH_ON_DELIVERY, "cash", intent_id="pi_1", at=1.0)
+    pg_store.save_payment(created)
+    step = collect_cash(created.intent, "c1", at=2.0)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def save() -> None:
+        barrier.wait()
+        try:
+            pg_store.save_payment(step)
+            outcomes.append("saved")
+        except StaleVersion:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["saved", "stale", "stale", "stale"]
+    assert _sql(postgis_url, "SELECT count(*) FROM journal_entries") == [(1,)]
+    assert _sql(postgis_url, "SELECT count(*) FROM payment_events") == [(2,)]

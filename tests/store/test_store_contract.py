@@ -2,33 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from geo.errors import InvalidGeometry
+from geo.errors import InvalidCoordinate, InvalidGeometry
+from orders.lifecycle import accept, offer, pick_up
+from orders.model import Actor, ActorKind, OrderState, Position, TimeWindow
+from orders.webhooks import new_endpoint, outbox_for_order_events
+from payments.errors import AlreadyReversed, DuplicateEntry
+from payments.intents import (
+    IntentState,
+    PaymentMethod,
+    PaymentResult,
+    ProviderUpdate,
+    UpdateKind,
+    apply_update,
+    cancel_intent,
+    collect_cash,
+    create_intent,
+)
+from payments.ledger import (
+    Account,
+    AccountKind,
+    JournalEntry,
+    balances,
+    journal_entry,
+    reversal_of,
+    totals_per_currency,
+)
 from store.errors import (
     AlreadyExists,
     IdempotencyConflict,
-    InvalidGeofence,
     InvalidRecord,
     NotFound,
     OutsideServiceZone,
     StaleVersion,
 )
 from store.interface import Store
-from store.records import NewOrder, OutboxMessage, Transition
-from tests.store.conftest import square
+from tests.store.conftest import new_order, square
 
 ZONE = square(13.30, 52.45, 0.2)  # Berlin-ish: lng 13.30..13.50, lat 52.45..52.65
 INSIDE = (52.50, 13.35)
 OUTSIDE = (52.80, 13.35)
-
-
-def _order(
-    pickup: tuple[float, float] = INSIDE, dropoff: tuple[float, float] = INSIDE, **kw: Any
-) -> NewOrder:
-    return NewOrder(pickup[0], pickup[1], dropoff[0], dropoff[1], **kw)
 
 
 @pytest.fixture
@@ -156,47 +173,39 @@ SWAPPED = {
 @pytest.mark.parametrize(
     ("geometry", "field", "words"),
     [
-        (BOWTIE, "geometry.coordinates", "Self-intersection"),
-        (UNCLOSED, "geometry.coordinates[0]", "not closed"),
-        (SWAPPED, "geometry.coordinates[0][0][1]", "[lat, lng]"),
+        (BOWTIE, "coordinates", "Self-intersection"),
+        (UNCLOSED, "coordinates[0]", "not closed"),
+        (SWAPPED, "coordinates[0][0]", "looks like [lat, lng]"),
         (
             {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]},
-            "geometry.coordinates[0]",
+            "coordinates[0]",
             "at least 4",
         ),
-        ({"type": "Point", "coordinates": [0, 0]}, "geometry.type", "Polygon or MultiPolygon"),
+        ({"type": "Point", "coordinates": [0, 0]}, "type", "Polygon or MultiPolygon"),
         (
             {"type": "Polygon", "coordinates": [[[0, 0], [float("nan"), 0], [1, 1], [0, 0]]]},
-            "geometry.coordinates[0][1][0]",
-            "not finite",
+            "coordinates[0][1]",
+            "not a finite number",
         ),
         (
             {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [2, 0], [0, 0]]]},
-            "geometry.coordinates",
-            "invalid shape",
+            "coordinates",
+            "Self-intersection",
         ),
     ],
 )
 def test_invalid_polygons_are_refused_before_the_database(
     store: Store, tenant: str, geometry: dict[str, Any], field: str, words: str
 ) -> None:
-    with pytest.raises(InvalidGeofence) as info:
+    with pytest.raises(InvalidGeometry) as info:
         store.create_geofence(tenant, "service_zone", geometry)
-    assert isinstance(info.value, InvalidGeometry) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError)
     assert info.value.field == field
     assert words in str(info.value)
-    with pytest.raises(InvalidGeofence):
+    with pytest.raises(InvalidGeometry):
         store.update_geofence(tenant, "zone-1", geometry=geometry)
     assert [f.id for f in store.list_geofences(tenant)] == ["zone-1"]
     assert store.get_geofence(tenant, "zone-1").geometry == ZONE
-
-
-def test_invalid_geofence_lists_every_problem(store: Store, tenant: str) -> None:
-    two_bad = {"type": "Polygon", "coordinates": [[[0, 95], [1, 0], [200, 1], [0, 95]]]}
-    with pytest.raises(InvalidGeofence) as info:
-        store.create_geofence(tenant, "hub", two_bad)
-    fields = [p[0] for p in info.value.problems]
-    assert "geometry.coordinates[0][0][1]" in fields and "geometry.coordinates[0][2][0]" in fields
 
 
 def test_geofence_kind_is_checked(store: Store, tenant: str) -> None:
@@ -223,29 +232,32 @@ def test_in_service_zone_counts_only_active_service_zones_of_the_tenant(
     ]
 
 
-# -- orders ---------------------------------------------------------------------------------
+# -- orders -------------------------------------------------------------------------------
+
+DISPATCH = Actor(ActorKind.SYSTEM, "dispatch")
 
 
-def test_order_create_get_list_and_created_event(store: Store, tenant: str, other: str) -> None:
-    order, created = store.create_order(
-        tenant,
-        _order(size=2, amount_minor=1250, currency="EUR", pickup_window=(10.0, 20.0)),
-        at=1000.0,
-    )
-    assert created and order.state == "created" and order.version == 1
-    assert (order.pickup_lat, order.pickup_lng) == INSIDE
-    assert order.pickup_window == (10.0, 20.0) and order.amount_minor == 1250
-    assert order.created_at == pytest.approx(1000.0)
+def test_order_create_get_list_and_events(store: Store, tenant: str, other: str) -> None:
+    created = new_order(tenant, INSIDE, INSIDE, size=2, pickup_window=TimeWindow(10.0, 20.0))
+    order, is_new = store.create_order(created)
+    assert is_new and order == created.order
     assert store.get_order(tenant, order.id) == order
     assert store.list_orders(tenant) == [order]
-    assert store.list_orders(tenant, state="delivered") == []
-    events = store.list_order_events(tenant, order.id)
-    assert [(e.seq, e.kind, e.from_state, e.to_state, e.actor_id) for e in events] == [
-        (1, "order.created", None, "created", tenant)
-    ]
+    assert store.list_orders(tenant, state=OrderState.DELIVERED) == []
+    assert store.list_order_events(tenant, order.id) == list(created.events)
     with pytest.raises(NotFound):
         store.get_order(other, order.id)
+    with pytest.raises(NotFound):
+        store.list_order_events(other, order.id)
     assert store.list_orders(other) == []
+
+
+def test_orders_list_newest_first(store: Store, tenant: str) -> None:
+    ids = [
+        store.create_order(new_order(tenant, INSIDE, INSIDE, at=t))[0].id for t in (1.0, 3.0, 2.0)
+    ]
+    assert [o.id for o in store.list_orders(tenant)] == [ids[1], ids[2], ids[0]]
+    assert [o.id for o in store.list_orders(tenant, limit=1)] == [ids[1]]
 
 
 @pytest.mark.parametrize(
@@ -264,88 +276,109 @@ def test_order_outside_service_zone_is_refused_naming_the_point(
     points: tuple[str, ...],
 ) -> None:
     with pytest.raises(OutsideServiceZone) as info:
-        store.create_order(tenant, _order(pickup, dropoff), idempotency_key="k1")
+        store.create_order(
+            new_order(tenant, pickup, dropoff), idempotency_key="k1", fingerprint="f"
+        )
     assert info.value.points == points
     assert all(p in str(info.value) for p in points)
     assert store.list_orders(tenant) == []
+    # The refused request kept nothing: its key is free for a corrected request.
+    assert store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="k1", fingerprint="g"
+    )[1]
 
 
 def test_zone_check_ignores_other_tenants_inactive_and_non_service_fences(
     store: Store, tenant: str, other: str
 ) -> None:
     with pytest.raises(OutsideServiceZone):
-        store.create_order(other, _order())
+        store.create_order(new_order(other, INSIDE, INSIDE))
     store.update_geofence(tenant, "zone-1", active=False)
     store.create_geofence(tenant, "hub", ZONE)
     with pytest.raises(OutsideServiceZone):
-        store.create_order(tenant, _order())
+        store.create_order(new_order(tenant, INSIDE, INSIDE))
     store.update_geofence(tenant, "zone-1", active=True)
-    assert store.create_order(tenant, _order())[1]
+    assert store.create_order(new_order(tenant, INSIDE, INSIDE))[1]
 
 
 def test_order_on_the_zone_boundary_is_accepted(store: Store, tenant: str) -> None:
-    order, created = store.create_order(tenant, _order((52.45, 13.40), (52.65, 13.50)))
+    order, created = store.create_order(new_order(tenant, (52.45, 13.40), (52.65, 13.50)))
     assert created and order.dropoff_lng == 13.50
 
 
-def test_idempotency_same_body_returns_first_other_body_conflicts(
+def test_idempotency_same_fingerprint_returns_first_other_conflicts(
     store: Store, tenant: str, other: str
 ) -> None:
     store.create_geofence(other, "service_zone", ZONE)
-    first, created = store.create_order(tenant, _order(), idempotency_key="abc")
-    again, created_again = store.create_order(tenant, _order(), idempotency_key="abc")
+    first, created = store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
+    again, created_again = store.create_order(
+        new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
     assert created and not created_again and again == first
     with pytest.raises(IdempotencyConflict):
-        store.create_order(tenant, _order(size=5), idempotency_key="abc")
-    theirs, created_theirs = store.create_order(other, _order(), idempotency_key="abc")
+        store.create_order(
+            new_order(tenant, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f2"
+        )
+    theirs, created_theirs = store.create_order(
+        new_order(other, INSIDE, INSIDE), idempotency_key="abc", fingerprint="f1"
+    )
     assert created_theirs and theirs.id != first.id
     assert len(store.list_orders(tenant)) == 1
-
-
-def test_invalid_order_reports_every_field(store: Store, tenant: str) -> None:
-    bad = NewOrder(95.0, 13.4, 52.5, float("nan"), size=-1, amount_minor=-5, currency="eur")
     with pytest.raises(InvalidRecord) as info:
-        store.create_order(tenant, bad)
-    fields = {p[0] for p in info.value.problems}
-    assert {"pickup_lat", "dropoff_lng", "size", "amount_minor", "currency"} <= fields
-    assert store.list_orders(tenant) == []
+        store.create_order(new_order(tenant, INSIDE, INSIDE), idempotency_key="no-body")
+    assert info.value.field == "fingerprint"
 
 
-def test_transition_writes_order_event_and_checks_version(
+def test_duplicate_order_id_is_refused(store: Store, tenant: str) -> None:
+    store.create_order(new_order(tenant, INSIDE, INSIDE, order_id="o1"))
+    with pytest.raises(AlreadyExists):
+        store.create_order(new_order(tenant, INSIDE, INSIDE, order_id="o1"))
+
+
+def test_transitions_write_order_events_and_outbox_and_check_versions(
     store: Store, tenant: str, other: str
 ) -> None:
     store.create_courier(tenant, courier_id="c1")
-    order, _ = store.create_order(tenant, _order())
-    t = Transition(
-        "assigned",
-        at=2000.0,
-        actor_kind="system",
-        actor_id="dispatch",
-        courier_id="c1",
-        courier_lat=52.5,
-        courier_lng=13.4,
-        data={"eta_s": 300},
-        outbox=(OutboxMessage("order.assigned", {"order_id": order.id}),),
+    endpoint = new_endpoint(
+        "ep1", tenant, "https://example.com/hook", "s" * 32, ["order.offered", "order.assigned"]
     )
-    updated, event = store.transition_order(tenant, order.id, 1, t)
-    assert (updated.state, updated.version, updated.courier_id) == ("assigned", 2, "c1")
-    assert (event.seq, event.kind, event.from_state, event.to_state) == (
-        2,
-        "order.assigned",
-        "created",
-        "assigned",
-    )
-    assert (event.courier_lat, event.courier_lng, event.data) == (52.5, 13.4, {"eta_s": 300})
-    assert store.get_order(tenant, order.id) == updated
-    assert [e.seq for e in store.list_order_events(tenant, order.id)] == [1, 2]
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    offered = offer(order, "c1", at=2000.0, actor=DISPATCH, position=Position(52.5, 13.4))
+    outbox = outbox_for_order_events(offered.events, [endpoint])
+    assert store.save_transition(offered, outbox=outbox) == offered.order
+    assert store.get_order(tenant, order.id) == offered.order
     with pytest.raises(StaleVersion) as info:
-        store.transition_order(tenant, order.id, 1, t)
+        store.save_transition(offer(order, "c1", at=2001.0, actor=DISPATCH))
     assert (info.value.expected, info.value.actual) == (1, 2)
-    with pytest.raises(NotFound):
-        store.transition_order(other, order.id, 2, t)
-    with pytest.raises(InvalidRecord):
-        store.transition_order(tenant, order.id, 2, Transition("lost", 1.0, "system", "x"))  # type: ignore[arg-type]
-    assert store.get_order(tenant, order.id) == updated
+    accepted = accept(offered.order, "c1", at=2100.0)
+    store.save_transition(accepted, outbox=outbox_for_order_events(accepted.events, [endpoint]))
+    events = store.list_order_events(tenant, order.id)
+    assert events == [
+        *new_order(tenant, INSIDE, INSIDE, order_id=order.id).events,
+        *offered.events,
+        *accepted.events,
+    ]
+    assert events[1].courier_position == Position(52.5, 13.4)
+    pending = store.pending_outbox(tenant)
+    assert [m.event_type for m in pending] == ["order.offered", "order.assigned"]
+    assert pending[0] == outbox[0]
+    picked = pick_up(accepted.order, "c1", at=2200.0)
+    store.save_transition(picked, outbox=outbox)  # already enqueued: deterministic ids, no-op
+    assert len(store.pending_outbox(tenant)) == 2
+    assert store.pending_outbox(other) == []
+
+
+def test_transition_to_unknown_courier_or_other_tenant_changes_nothing(
+    store: Store, tenant: str
+) -> None:
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    with pytest.raises(NotFound) as info:
+        store.save_transition(offer(order, "ghost", at=2000.0, actor=DISPATCH))
+    assert info.value.kind == "courier"
+    assert store.get_order(tenant, order.id) == order
+    assert len(store.list_order_events(tenant, order.id)) == 1
 
 
 # -- tracks ---------------------------------------------------------------------------------
@@ -412,3 +445,139 @@ def test_invalid_positions_are_refused_whole(store: Store, tenant: str) -> None:
         store.append_positions(["c1"], [1.0, 2.0], [0.0], [0.0])
     store.flush_positions()
     assert store.courier_track(tenant, "c1", 0.0, 10.0) is None
+
+
+# -- ledger ---------------------------------------------------------------------------------
+
+
+def _entry(tenant: str, entry_id: str, amount: int, order_id: str | None = None) -> JournalEntry:
+    return journal_entry(
+        entry_id,
+        tenant=tenant,
+        kind="receipt",
+        currency="EUR",
+        lines=[
+            (Account(tenant, AccountKind.CUSTOMER_RECEIVABLE), amount),
+            (Account(tenant, AccountKind.COURIER_EARNINGS, "c1"), -amount),
+        ],
+        at=1_700_000_000.123456789,
+        order_id=order_id,
+        meta={"note": "x"},
+    )
+
+
+def test_journal_entries_post_once_and_read_back_in_order(
+    store: Store, tenant: str, other: str
+) -> None:
+    a, b = _entry(tenant, "receipt:1", 500, "o1"), _entry(tenant, "receipt:2", 700, "o2")
+    assert store.post_journal_entries([a, b]) == 2
+    assert store.post_journal_entries([a]) == 0  # a callback arriving twice posts once
+    assert store.journal_entries(tenant) == [a, b]
+    assert store.journal_entries(tenant, order_id="o2") == [b]
+    assert store.journal_entries(other) == []
+    assert totals_per_currency(store.journal_entries(tenant)) == {"EUR": 0}
+
+
+def test_journal_posting_is_all_or_nothing(store: Store, tenant: str) -> None:
+    store.post_journal_entries([_entry(tenant, "receipt:1", 500)])
+    with pytest.raises(DuplicateEntry):
+        store.post_journal_entries(
+            [_entry(tenant, "receipt:2", 100), _entry(tenant, "receipt:1", 999)]
+        )
+    assert [e.id for e in store.journal_entries(tenant)] == ["receipt:1"]
+    with pytest.raises(NotFound):
+        store.post_journal_entries([_entry("ghost", "receipt:9", 1)])
+
+
+def test_reversals_happen_once_and_only_of_known_entries(store: Store, tenant: str) -> None:
+    entry = _entry(tenant, "receipt:1", 500)
+    store.post_journal_entries([entry])
+    reversal = reversal_of(entry, entry_id="reversal:receipt:1", at=2.0, reason="refund")
+    assert store.post_journal_entries([reversal]) == 1
+    again = reversal_of(entry, entry_id="reversal2:receipt:1", at=3.0, reason="again")
+    with pytest.raises(AlreadyReversed):
+        store.post_journal_entries([again])
+    unknown = reversal_of(
+        _entry(tenant, "receipt:404", 5), entry_id="reversal:404", at=3.0, reason="x"
+    )
+    with pytest.raises(AlreadyReversed):
+        store.post_journal_entries([unknown])
+    assert [e.id for e in store.journal_entries(tenant)] == ["receipt:1", "reversal:receipt:1"]
+    assert (
+        balances(store.journal_entries(tenant))[
+            (Account(tenant, AccountKind.CUSTOMER_RECEIVABLE), "EUR")
+        ]
+        == 0
+    )
+
+
+def test_in_service_zone_refuses_invalid_coordinates(store: Store, tenant: str) -> None:
+    with pytest.raises(InvalidCoordinate) as info:
+        store.in_service_zone(tenant, [52.5, float("nan")], [13.4, 200.0])
+    assert {p[0] for p in info.value.problems} == {"lat[1]", "lng[1]"}
+
+
+# -- payments -------------------------------------------------------------------------------
+
+
+def test_mobile_money_payment_lifecycle_with_a_duplicate_callback(
+    store: Store, tenant: str, other: str
+) -> None:
+    order, _ = store.create_order(
+        new_order(tenant, INSIDE, INSIDE, amount_minor=900, currency="KES")
+    )
+    created = create_intent(order, PaymentMethod.MOBILE_MONEY, "mpesa", intent_id="pi_1", at=1000.5)
+    assert store.save_payment(created) == created.intent
+    update = ProviderUpdate(
+        "cb-1", "ws_CO_1", UpdateKind.SUCCEEDED, at=1010.25, amount_minor=900, currency="KES"
+    )
+    paid = apply_update(store.get_payment(tenant, "pi_1"), update, billed=False)
+    assert paid.entries and paid.intent.state is IntentState.SUCCEEDED
+    store.save_payment(paid)
+    stored = store.get_payment(tenant, "pi_1")
+    assert stored == paid.intent
+    assert store.payment_by_provider_ref("mpesa", "ws_CO_1") == stored
+    assert store.payments_of_order(tenant, order.id) == [stored]
+    # The callback arrives again: the domain says nothing changed, the store writes nothing.
+    again = apply_update(stored, update, billed=False)
+    assert not again.changed and store.save_payment(again) == stored
+    assert [e.kind for e in store.list_payment_events(tenant, "pi_1")] == [
+        "payment.requires_action",
+        "payment.succeeded",
+    ]
+    assert [e.id for e in store.journal_entries(tenant)] == [e.id for e in paid.entries]
+    assert totals_per_currency(store.journal_entries(tenant)) == {"KES": 0}
+    with pytest.raises(NotFound):
+        store.get_payment(other, "pi_1")
+    assert store.payments_of_order(other, order.id) == []
+
+
+def test_payment_writes_are_optimistic_and_all_or_nothing(store: Store, tenant: str) -> None:
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    created = create_intent(
+        order, PaymentMethod.CASH_ON_DELIVERY, "cash", intent_id="pi_1", at=1000.0
+    )
+    store.save_payment(created)
+    with pytest.raises(AlreadyExists):
+        store.save_payment(created)
+    cash = collect_cash(created.intent, "c1", at=2000.0)
+    cancelled = cancel_intent(created.intent, at=2000.0, reason="changed mind")
+    store.save_payment(cash)
+    with pytest.raises(StaleVersion):
+        store.save_payment(cancelled)
+    assert store.get_payment(tenant, "pi_1").state is IntentState.SUCCEEDED
+    # A step whose journal entry clashes with a posted one writes nothing at all.
+    clash = PaymentResult(
+        replace(cash.intent, version=cash.intent.version + 1, failure_reason="x"),
+        entries=(replace(cash.entries[0], at=9.0),),
+    )
+    with pytest.raises(DuplicateEntry):
+        store.save_payment(clash)
+    assert store.get_payment(tenant, "pi_1") == cash.intent
+    assert len(store.list_payment_events(tenant, "pi_1")) == 2
+    with pytest.raises(NotFound):
+        store.save_payment(
+            create_intent(
+                replace(order, id="ghost"), PaymentMethod.CARD, "card", intent_id="pi_2", at=1.0
+            )
+        )

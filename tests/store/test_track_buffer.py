@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from store.errors import TrackBufferFull
 from store.track_buffer import PositionBatch, TrackBuffer
@@ -117,3 +120,40 @@ def test_close_flushes_what_is_left() -> None:
     buf.append(_batch(0, 7))
     assert buf.close() == 7
     assert sink.written_ts() == list(range(7))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 7),
+    st.integers(5, 40),
+    st.lists(st.one_of(st.integers(0, 12), st.just("flush"), st.just("fail")), max_size=30),
+)
+def test_any_sequence_writes_every_accepted_ping_once_in_order(
+    batch_size: int, bound: int, ops: list[int | str]
+) -> None:
+    sink = Sink()
+    buf = TrackBuffer(sink, batch_size=batch_size, bound=bound)
+    accepted: list[float] = []
+    next_ts = 0
+    for op in ops:
+        if op == "fail":
+            sink.fail_times = 1
+            with contextlib.suppress(ConnectionError):
+                buf.flush()
+            sink.fail_times = 0
+        elif op == "flush":
+            buf.flush()
+        else:
+            n = int(op)
+            try:
+                buf.append(_batch(next_ts, n))
+            except TrackBufferFull:
+                assert buf.pending + n > bound
+            else:
+                accepted += [float(t) for t in range(next_ts, next_ts + n)]
+            next_ts += n
+        assert buf.pending <= bound
+    sink.fail_times = 0
+    buf.flush()
+    assert sink.written_ts() == accepted
+    assert all(0 < len(b) <= batch_size for b in sink.batches)

@@ -1,4 +1,4 @@
-"""PostGIS ST_Covers, the in-memory store and shapely agree on every point, edges included."""
+"""PostGIS ST_Covers, the memory store, the tracking fence engine and shapely agree on every point."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from store.errors import OutsideServiceZone
 from store.memory import MemoryStore
 from store.postgis import PostgisStore
-from store.records import NewOrder
+from tests.store.conftest import new_order
+from tracking import LiveIndex
 
 pytestmark = pytest.mark.postgis
 
@@ -49,7 +50,8 @@ def _fences(rng: np.random.Generator) -> list[dict[str, Any]]:
     }
     k = 12
     angles = np.linspace(0, 2 * np.pi, 2 * k, endpoint=False) + rng.uniform(0, 0.05)
-    radii = np.where(np.arange(2 * k) % 2 == 0, 0.5, 0.2) * rng.uniform(0.9, 1.1, 2 * k)
+    # Small enough for a resolution-9 H3 cover in the memory store (interior cells accept fast).
+    radii = np.where(np.arange(2 * k) % 2 == 0, 0.02, 0.008) * rng.uniform(0.9, 1.1, 2 * k)
     star = {
         "type": "Polygon",
         "coordinates": [
@@ -85,10 +87,17 @@ def _points(rng: np.random.Generator, geoms: list[Polygon | MultiPolygon]) -> np
     return np.concatenate(out)
 
 
+Zones = tuple[MemoryStore, LiveIndex, list[Polygon | MultiPolygon]]
+
+
 @pytest.fixture
-def zones(pg_store: PostgisStore) -> tuple[MemoryStore, list[Polygon | MultiPolygon]]:
+def zones(pg_store: PostgisStore) -> Zones:
     memory = MemoryStore()
     fences = _fences(np.random.default_rng(RNG_SEED))
+    # The tracking geofence engine (resolution 7 keeps the 1-degree fences' covers small).
+    engine = LiveIndex(resolution=7)
+    for i, f in enumerate(fences):
+        engine.add_fence(f"z{i}", f, tenant="acme")
     for s in (pg_store, memory):
         s.create_tenant("Acme", tenant_id="acme")
         for i, f in enumerate(fences):
@@ -101,13 +110,13 @@ def zones(pg_store: PostgisStore) -> tuple[MemoryStore, list[Polygon | MultiPoly
                 "coordinates": [_ring(np.array([[9.0, 9.0], [12.0, 9.0], [12.0, 12.0]]))],
             },
         )
-    return memory, [shape(f) for f in fences]
+    return memory, engine, [shape(f) for f in fences]
 
 
-def test_postgis_memory_and_shapely_agree_on_every_point(
-    pg_store: PostgisStore, zones: tuple[MemoryStore, list[Polygon | MultiPolygon]]
+def test_postgis_memory_engine_and_shapely_agree_on_every_point(
+    pg_store: PostgisStore, zones: Zones
 ) -> None:
-    memory, geoms = zones
+    memory, engine, geoms = zones
     pts = _points(np.random.default_rng(RNG_SEED + 1), geoms)
     assert len(pts) > 4000
     lngs, lats = pts[:, 0], pts[:, 1]
@@ -116,28 +125,38 @@ def test_postgis_memory_and_shapely_agree_on_every_point(
         shapely_says |= shapely.covers(g, shapely.points(lngs, lats))
     postgis_says = pg_store.in_service_zone("acme", lats, lngs)
     memory_says = memory.in_service_zone("acme", lats, lngs)
+    engine_says = np.array(
+        [
+            any(engine.inside(f"z{i}", la, ln) for i in range(len(geoms)))
+            for la, ln in zip(lats, lngs, strict=True)
+        ]
+    )
     # Both answers occur in quantity, so agreement is not trivial.
     assert 1000 < shapely_says.sum() < len(pts) - 1000
-    disagree = np.flatnonzero((postgis_says != shapely_says) | (memory_says != shapely_says))
+    disagree = np.flatnonzero(
+        (postgis_says != shapely_says)
+        | (memory_says != shapely_says)
+        | (engine_says != shapely_says)
+    )
     assert disagree.size == 0, [
         (lats[i], lngs[i], postgis_says[i], shapely_says[i]) for i in disagree[:10]
     ]
 
 
 def test_order_creation_on_both_stores_follows_the_same_predicate(
-    pg_store: PostgisStore, zones: tuple[MemoryStore, list[Polygon | MultiPolygon]]
+    pg_store: PostgisStore, zones: Zones
 ) -> None:
-    memory, geoms = zones
+    memory, _, geoms = zones
     rng = np.random.default_rng(RNG_SEED + 2)
     pts = _points(rng, geoms)
     sample = pts[rng.choice(len(pts), 120, replace=False)]
     for lng, lat in sample:
         expected = any(g.covers(shapely.Point(lng, lat)) for g in geoms)
         for s in (pg_store, memory):
-            order = NewOrder(lat, lng, *INSIDE)
+            order = new_order("acme", (lat, lng), INSIDE)
             if expected:
-                assert s.create_order("acme", order)[1]
+                assert s.create_order(order)[1]
             else:
                 with pytest.raises(OutsideServiceZone) as info:
-                    s.create_order("acme", order)
+                    s.create_order(order)
                 assert info.value.points == ("pickup",)

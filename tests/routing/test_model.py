@@ -1,0 +1,43 @@
+import math
+
+import numpy as np
+import pytest
+
+from routing.errors import InvalidProblem
+from routing.model import Job, Problem, Shipment, Stop, Vehicle
+from routing.travel_time import EuclideanTravelTime
+
+TRAVEL = EuclideanTravelTime().matrix(np.zeros(3), np.arange(3.0))
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(InvalidProblem) as info:
+        Problem(
+            vehicles=(
+                Vehicle("v", 0, 9, (1.0,), speed_factor=0.0),
+                Vehicle("v", 0, 0, (1.0, 2.0), carrying=("ghost",)),
+            ),
+            travel=TRAVEL,
+            shipments=(Shipment("s", Stop(1, -1.0), Stop(2, 0, (5.0, 1.0)), (1.0,)),),
+            jobs=(Job("s", Stop(1), (math.nan,)),),
+        )
+    fields = {f for f, _, _ in info.value.problems}
+    assert {
+        "vehicles.id",
+        "vehicles[v].end",
+        "vehicles[v].speed_factor",
+        "vehicles[v].capacity",
+        "vehicles.carrying",
+        "shipments[s].pickup.service_s",
+        "shipments[s].delivery.time_window",
+        "jobs.id",
+        "jobs[s].amount",
+    } <= fields
+    assert info.value.field == info.value.problems[0][0]
+
+
+def test_bad_matrix() -> None:
+    bad = type(TRAVEL)(seconds=np.full((3, 3), np.inf), metres=np.zeros((3, 3)))
+    with pytest.raises(InvalidProblem) as info:
+        Problem(vehicles=(Vehicle("v", 0, 0, (1.0,)),), travel=bad)
+    assert info.value.field == "travel"
