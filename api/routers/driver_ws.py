@@ -66,8 +66,10 @@ async def driver_socket(ws: WebSocket) -> None:
                     )
                     await writer.send(reply)
             except Exception as exc:
+                # A refused request (any error the problem table maps) answers this message;
+                # anything else is a bug and ends the connection.
                 if problem_for(exc) is None:
-                    raise  # a bug, not the driver's input: let it surface
+                    raise
                 await writer.send_raw(encode_error(str(exc), type(exc).__name__, msg.id))
     except WebSocketDisconnect:
         return

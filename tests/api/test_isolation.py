@@ -20,6 +20,7 @@ from api.routers.couriers import CourierIn, PingsIn, StatusIn
 from api.routers.dispatch import AssignIn
 from api.routers.geofences import GeofenceIn, GeofencePatch
 from api.routers.orders import CancelIn, OrderIn
+from api.routers.routes import RoutesIn
 from tests.api.conftest import NAIROBI, Clock, Tenant
 
 try:
@@ -64,6 +65,17 @@ def _minimal_bodies(world: World, clock: Clock) -> dict[type[BaseModel], dict[st
         },
         CancelIn: {"reason": "isolation test"},
         AssignIn: {"courier_id": world.ids["courier_id"]},
+        RoutesIn: {
+            "vehicles": [{"id": "v1", "start": [lng, lat]}],
+            "shipments": [
+                {
+                    "id": "s1",
+                    "pickup": {"location": [lng, lat]},
+                    "delivery": {"location": [lng + 0.01, lat]},
+                }
+            ],
+            "time_limit_s": 0.1,
+        },
     }
 
 
