@@ -1,7 +1,8 @@
 """Outbound websocket messages (msgspec structs): what the server sends, typed and documented.
 
 Every struct here has a JSON example in docs/websockets.md, and a test decodes each example with
-its struct. Structs are built on the hot path instead of dicts: same cost, checked field names.
+its struct (unknown fields refused, so a typo in the docs fails). Structs are built on the hot
+path instead of dicts: same cost, checked field names.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ MessageId = int | str | None
 """The ``id`` a client put on its message, echoed in the reply (null when it sent none)."""
 
 
-class PingResult(msgspec.Struct, frozen=True, omit_defaults=True):
+class PingResult(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """The verdict on one ping; ``reason`` only when it was refused (e.g. ``invalid_coordinate``)."""
 
     accepted: bool
@@ -25,14 +26,14 @@ ACCEPTED = PingResult(accepted=True)
 """Shared by every accepted ping (no allocation per ping)."""
 
 
-class AckMessage(msgspec.Struct, tag="ack"):
+class AckMessage(msgspec.Struct, tag="ack", forbid_unknown_fields=True):
     """The reply to a ``pings`` message: one result per ping, in order."""
 
     id: MessageId
     results: list[PingResult]
 
 
-class ErrorMessage(msgspec.Struct, tag="error"):
+class ErrorMessage(msgspec.Struct, tag="error", forbid_unknown_fields=True):
     """A message the server could not act on; the connection stays open.
 
     ``code`` is ``invalid_message`` for a frame that does not decode, else the error class
@@ -44,7 +45,7 @@ class ErrorMessage(msgspec.Struct, tag="error"):
     id: MessageId = None
 
 
-class CourierMessage(msgspec.Struct, tag="courier"):
+class CourierMessage(msgspec.Struct, tag="courier", forbid_unknown_fields=True):
     """A courier's latest state (coalesced: a slow consumer gets only the newest per courier)."""
 
     id: str
@@ -59,7 +60,7 @@ class CourierMessage(msgspec.Struct, tag="courier"):
     capacity: int
 
 
-class OrderMessage(msgspec.Struct, tag="order"):
+class OrderMessage(msgspec.Struct, tag="order", forbid_unknown_fields=True):
     """An order's new state; ``pickup`` and ``dropoff`` are ``[lng, lat]``."""
 
     id: str
@@ -70,7 +71,7 @@ class OrderMessage(msgspec.Struct, tag="order"):
     version: int
 
 
-class FenceEventMessage(msgspec.Struct, tag="fence_event"):
+class FenceEventMessage(msgspec.Struct, tag="fence_event", forbid_unknown_fields=True):
     """A courier entered or left a geofence; ``lat``/``lng`` where it was (null if unknown)."""
 
     event: str
@@ -81,7 +82,7 @@ class FenceEventMessage(msgspec.Struct, tag="fence_event"):
     lng: float | None
 
 
-class OfferMessage(msgspec.Struct, tag="offer"):
+class OfferMessage(msgspec.Struct, tag="offer", forbid_unknown_fields=True):
     """An order offered to a courier until ``expires_at`` (epoch seconds)."""
 
     offer_id: str
@@ -96,13 +97,13 @@ LiveMessage = CourierMessage | OrderMessage | FenceEventMessage | OfferMessage
 """What a delta carries."""
 
 
-class DeltaMessage(msgspec.Struct, tag="delta"):
+class DeltaMessage(msgspec.Struct, tag="delta", forbid_unknown_fields=True):
     """Everything new since the last frame: events in order, then the latest positions."""
 
     messages: list[LiveMessage]
 
 
-class FenceView(msgspec.Struct):
+class FenceView(msgspec.Struct, forbid_unknown_fields=True):
     """An active geofence in a snapshot; ``geometry`` is a GeoJSON (Multi)Polygon."""
 
     id: str
@@ -111,7 +112,7 @@ class FenceView(msgspec.Struct):
     geometry: dict[str, Any]
 
 
-class SnapshotMessage(msgspec.Struct, tag="snapshot"):
+class SnapshotMessage(msgspec.Struct, tag="snapshot", forbid_unknown_fields=True):
     """The reply to ``subscribe``: the viewport's couriers and open orders, the tenant's fences."""
 
     id: MessageId
@@ -120,7 +121,7 @@ class SnapshotMessage(msgspec.Struct, tag="snapshot"):
     fences: list[FenceView]
 
 
-class AnsweredMessage(msgspec.Struct, tag="answered"):
+class AnsweredMessage(msgspec.Struct, tag="answered", forbid_unknown_fields=True):
     """The reply to ``accept`` or ``reject``: the order after the answer."""
 
     offer_id: str
