@@ -86,11 +86,22 @@ def create_app(
         app.add_exception_handler(cls, problem_response)
     app.add_exception_handler(RequestValidationError, _validation_problem)
 
-    from api.routers import console_ws, couriers, driver_ws, geofences, health, orders
+    from api.routers import (
+        console_page,
+        console_ws,
+        couriers,
+        driver_ws,
+        geofences,
+        health,
+        orders,
+        supply,
+    )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders):
+    for module in (couriers, geofences, orders, supply):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(console_page.router)
+    app.mount("/console", console_page.static_files(), name="console")
     return app
