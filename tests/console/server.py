@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import Settings
@@ -50,6 +51,7 @@ class LiveServer:
 
     url: str
     store: MemoryStore
+    app: FastAPI
 
     def call(self, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
         """One REST call with a bearer key; (status, decoded JSON body or None)."""
@@ -96,7 +98,7 @@ def live_server(settings: Settings | None = None) -> Iterator[LiveServer]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", store)
+        yield LiveServer(f"http://127.0.0.1:{port}", store, app)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

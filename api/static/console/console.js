@@ -525,7 +525,7 @@
       const layer = L.geoJSON(f.geometry, { style: () => FENCE_STYLE[f.kind] || FENCE_STYLE.service_zone });
       layer.bindTooltip(`${f.name || "(unnamed)"} · ${f.kind}`);
       layer.on("click", (ev) => {
-        if (editor.active || state.assigning) return;
+        if (editor.active || state.assigning || courierLayer.nearest(ev.containerPoint, 10)) return;
         L.DomEvent.stopPropagation(ev);
         const div = document.createElement("div");
         div.append(`${f.name || "(unnamed)"} · ${f.kind} `, button("Edit", () => { map.closePopup(); editFence(f); }, "edit-fence"));
