@@ -89,8 +89,8 @@ def add_couriers(server: LiveServer, key: str, n: int) -> list[str]:
             server,
             key,
             cid,
-            CENTRE[0] + 0.004 * (i % 5 - 2),
-            CENTRE[1] + 0.006 * (i // 5 - 1),
+            CENTRE[0] + 0.008 * (i % 5 - 2),
+            CENTRE[1] + 0.012 * (i // 5 - 1),
             (45 * i) % 360,
         )
         ids.append(cid)
@@ -114,9 +114,11 @@ def test_page_loads_clean_and_draws_live_layers(
     add_couriers(server, key, 12)
     server.ok("POST", "/v1/couriers/c03/status", key, {"status": "busy"})
     order = add_order(server, key, (-1.28, 36.81), (-1.295, 36.83))
+    offered = add_order(server, key, (-1.283, 36.835), (-1.27, 36.845))
+    offer(server, key, offered, "c07")
     console.wait("window.hexConsole.courierCount() === 12")
     console.wait("id => window.hexConsole.order(id) !== null", order)
-    console.wait("window.hexConsole.supplyCount() > 0")
+    console.wait("window.hexConsole.supplyCount() > 0 && window.hexConsole.lineCount() === 1")
     console.page.wait_for_selector(f"#orders li[data-id='{order}']")
     console.page.fill("#courier-search", "c1")
     console.wait("document.querySelectorAll('#couriers li').length === 2")  # c10, c11
@@ -198,12 +200,24 @@ def test_a_fence_drawn_in_the_ui_exists_through_the_api(
     assert console.errors == []
 
 
+def offer(server: LiveServer, key: str, order_id: str, courier_id: str) -> None:
+    """What dispatch does to an order, through the same store + publish path the API uses."""
+    tenant = server.store.tenant_for_api_key(key)
+    assert tenant is not None
+    actor = Actor(ActorKind.SYSTEM, "dispatch")
+    order_flow.apply(
+        server.app.state.runtime,
+        tenant.id,
+        order_id,
+        lambda o: lifecycle.offer(o, courier_id, at=time.time(), actor=actor),
+    )
+
+
 def has_route(server: LiveServer, path: str) -> bool:
     return any(getattr(r, "path", None) == path for r in server.app.routes)
 
 
 def test_an_assignment_draws_its_line(console: Page, server: LiveServer, key: str) -> None:
-    runtime = server.app.state.runtime
     tenant = server.store.tenant_for_api_key(key)
     assert tenant is not None
     server.ok("POST", "/v1/couriers", key, {"id": "rider"})
@@ -211,14 +225,14 @@ def test_an_assignment_draws_its_line(console: Page, server: LiveServer, key: st
     order = add_order(server, key, (-1.28, 36.81), (-1.295, 36.83))
     console.wait("id => window.hexConsole.order(id) !== null", order)
     assert console.js("window.hexConsole.lineCount()") == 0
-    # What dispatch does to an order, through the same store + publish path the API uses.
-    at = time.time()
-    actor = Actor(ActorKind.SYSTEM, "dispatch")
-    order_flow.apply(
-        runtime, tenant.id, order, lambda o: lifecycle.offer(o, "rider", at=at, actor=actor)
-    )
+    offer(server, key, order, "rider")
     console.wait("id => window.hexConsole.order(id).state === 'offered'", order)
-    order_flow.apply(runtime, tenant.id, order, lambda o: lifecycle.accept(o, "rider", at=at))
+    order_flow.apply(
+        server.app.state.runtime,
+        tenant.id,
+        order,
+        lambda o: lifecycle.accept(o, "rider", at=time.time()),
+    )
     console.wait("id => window.hexConsole.order(id).state === 'assigned'", order)
     assert console.js("window.hexConsole.lineCount()") == 1
     feed = console.js("document.querySelector('#events').textContent")

@@ -8,6 +8,8 @@
 
   const KEY_STORAGE = "hexdispatch.api_key";
   const STATUS_COLOUR = { idle: "#1f9d55", busy: "#e67e22", offline: "#95a5a6" };
+  const STATUS_ORDER = ["idle", "busy", "offline"];
+  const STATUS_CODE = { idle: 0, busy: 1, offline: 2 };
   const ORDER_COLOUR = {
     created: "#2563eb", offered: "#7c3aed", assigned: "#0891b2", picked_up: "#e67e22",
     delivered: "#1f9d55", cancelled: "#95a5a6", failed: "#c0392b",
@@ -22,9 +24,24 @@
   const LIST_MAX = 200;
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 15000;
-  const SUPPLY_EVERY_MS = 2000;
+  const SUPPLY_EVERY_MS = 5000;
+  const PANEL_EVERY_MS = 1000;
 
   const $ = (id) => document.getElementById(id);
+
+  /* Run fn and add its duration to stats.ms[name] = [calls, total ms, max ms] (benchmarks read it). */
+  function timed(name, fn) {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const dt = performance.now() - t0;
+      const m = (state.stats.ms[name] = state.stats.ms[name] || [0, 0, 0]);
+      m[0] += 1;
+      m[1] += dt;
+      m[2] = Math.max(m[2], dt);
+    }
+  }
   const params = new URLSearchParams(location.search);
 
   const state = {
@@ -39,7 +56,7 @@
     synced: false,
     selectedOrder: null,
     assigning: null,
-    stats: { snapshots: 0, deltas: 0, messages: 0, connects: 0 },
+    stats: { snapshots: 0, deltas: 0, messages: 0, connects: 0, draws: 0, ms: {} },
   };
   if (params.get("api_key")) sessionStorage.setItem(KEY_STORAGE, state.key);
 
@@ -73,7 +90,7 @@
     },
     redraw() {
       if (this._frame || !this._map) return;
-      this._frame = L.Util.requestAnimFrame(this._draw, this);
+      this._frame = L.Util.requestAnimFrame(() => timed("draw", () => this._draw()));
     },
     _draw() {
       this._frame = null;
@@ -92,30 +109,53 @@
       const ctx = cv.getContext("2d");
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.clearRect(0, 0, size.x, size.y);
-      const r = m.getZoom() >= 13 ? 5 : 3.5;
-      const byStatus = { idle: [], busy: [], offline: [] };
-      const ticks = [];
-      const bounds = m.getBounds().pad(0.05);
-      for (const c of state.couriers.values()) {
-        if (!bounds.contains([c.lat, c.lng])) continue;
-        const p = m.latLngToContainerPoint([c.lat, c.lng]);
-        (byStatus[c.status] || byStatus.offline).push(p);
-        if (c.heading !== null && c.heading !== undefined) ticks.push([p, c.heading]);
+      const zoom = m.getZoom();
+      const r = zoom >= 13 ? 5 : 3.5;
+      // Web Mercator by hand into typed arrays: no LatLng/Point objects per courier per frame.
+      const scale = 256 * Math.pow(2, zoom);
+      const origin = m.getPixelOrigin();
+      const offset = m.containerPointToLayerPoint([0, 0]);
+      const dx = origin.x + offset.x;
+      const dy = origin.y + offset.y;
+      const n = state.couriers.size;
+      if (!this._xs || this._xs.length < n) {
+        this._xs = new Float64Array(n * 2);
+        this._ys = new Float64Array(n * 2);
+        this._hs = new Float64Array(n * 2);
+        this._ss = new Uint8Array(n * 2);
       }
-      for (const status of Object.keys(byStatus)) {
+      const xs = this._xs, ys = this._ys, hs = this._hs, ss = this._ss;
+      const margin = r + 10;
+      let k = 0;
+      for (const c of state.couriers.values()) {
+        const lat = Math.max(-85.0511, Math.min(85.0511, c.lat));
+        const x = scale * (0.5 + c.lng / 360) - dx;
+        const y = scale * (0.5 - Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) / (2 * Math.PI)) - dy;
+        if (x < -margin || y < -margin || x > size.x + margin || y > size.y + margin) continue;
+        xs[k] = x;
+        ys[k] = y;
+        hs[k] = c.heading === null || c.heading === undefined ? NaN : c.heading;
+        ss[k] = STATUS_CODE[c.status] === undefined ? 2 : STATUS_CODE[c.status];
+        k += 1;
+      }
+      // One path per status and one for all heading ticks: a few canvas calls per frame.
+      STATUS_ORDER.forEach((status, code) => {
         ctx.beginPath();
-        for (const p of byStatus[status]) {
-          ctx.moveTo(p.x + r, p.y);
-          ctx.arc(p.x, p.y, r, 0, 2 * Math.PI);
+        for (let i = 0; i < k; i++) {
+          if (ss[i] !== code) continue;
+          ctx.moveTo(xs[i] + r, ys[i]);
+          ctx.arc(xs[i], ys[i], r, 0, 2 * Math.PI);
         }
         ctx.fillStyle = STATUS_COLOUR[status];
         ctx.fill();
-      }
+      });
       ctx.beginPath();
-      for (const [p, heading] of ticks) {
-        const a = (heading * Math.PI) / 180;
-        ctx.moveTo(p.x + Math.sin(a) * r, p.y - Math.cos(a) * r);
-        ctx.lineTo(p.x + Math.sin(a) * (r + 7), p.y - Math.cos(a) * (r + 7));
+      for (let i = 0; i < k; i++) {
+        if (Number.isNaN(hs[i])) continue;
+        const a = (hs[i] * Math.PI) / 180;
+        const sx = Math.sin(a), cy = Math.cos(a);
+        ctx.moveTo(xs[i] + sx * r, ys[i] - cy * r);
+        ctx.lineTo(xs[i] + sx * (r + 7), ys[i] - cy * (r + 7));
       }
       ctx.strokeStyle = "#1d2330";
       ctx.lineWidth = 1.5;
@@ -129,7 +169,7 @@
         ctx.lineWidth = 2;
         ctx.stroke();
       }
-      state.stats.draws = (state.stats.draws || 0) + 1;
+      state.stats.draws += 1;
     },
     /* The courier nearest to a container point, within `px` pixels. */
     nearest(point, px) {
@@ -252,7 +292,7 @@
       state.stats.connects += 1;
       subscribe();
     };
-    ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
+    ws.onmessage = (ev) => timed("frame", () => onFrame(JSON.parse(ev.data)));
     ws.onclose = (ev) => {
       state.ws = null;
       state.synced = false;
@@ -447,8 +487,8 @@
     if (panelTimer) return;
     panelTimer = setTimeout(() => {
       panelTimer = null;
-      renderPanel();
-    }, 300); // the lists need not follow every 250 ms delta
+      timed("panel", renderPanel);
+    }, PANEL_EVERY_MS); // the lists need not follow every 250 ms delta
   }
 
   function button(text, onClick, cls) {
@@ -466,6 +506,29 @@
   function renderPanel() {
     const waiting = [...state.orders.values()].filter((o) => o.state === "created");
     $("order-count").textContent = waiting.length;
+    // Rebuild a list only when what it shows changed: positions move every second, rows rarely.
+    const orderSig = `${state.selectedOrder}|${waiting.slice(0, LIST_MAX).map((o) => o.id).join(",")}`;
+    if (orderSig !== shownSig.orders) {
+      shownSig.orders = orderSig;
+      renderOrders(waiting);
+    }
+    const q = $("courier-search").value.trim().toLowerCase();
+    const all = [...state.couriers.values()];
+    $("courier-count").textContent = all.length;
+    const shown = all
+      .filter((c) => !q || c.id.toLowerCase().includes(q) || c.status === q)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, LIST_MAX);
+    const courierSig = `${Boolean(state.assigning)}|${shown.map((c) => `${c.id}:${c.status}:${c.load}`).join(",")}`;
+    if (courierSig !== shownSig.couriers) {
+      shownSig.couriers = courierSig;
+      renderCouriers(shown);
+    }
+  }
+
+  const shownSig = { orders: null, couriers: null };
+
+  function renderOrders(waiting) {
     const orderItems = waiting.slice(0, LIST_MAX).map((o) => {
       const li = document.createElement("li");
       li.dataset.id = o.id;
@@ -481,14 +544,9 @@
       return li;
     });
     $("orders").replaceChildren(...orderItems);
+  }
 
-    const q = $("courier-search").value.trim().toLowerCase();
-    const all = [...state.couriers.values()];
-    $("courier-count").textContent = all.length;
-    const shown = all
-      .filter((c) => !q || c.id.toLowerCase().includes(q) || c.status === q)
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .slice(0, LIST_MAX);
+  function renderCouriers(shown) {
     const courierItems = shown.map((c) => {
       const li = document.createElement("li");
       li.dataset.id = c.id;
@@ -501,8 +559,9 @@
       li.append(dot, id);
       li.addEventListener("click", () => {
         if (state.assigning) return assignTo(c.id);
+        const now = state.couriers.get(c.id) || c; // the row may be older than the position
         state.highlightCourier = c.id;
-        map.panTo([c.lat, c.lng]);
+        map.panTo([now.lat, now.lng]);
         courierLayer.redraw();
       });
       return li;
@@ -619,7 +678,8 @@
 
   function supplyResolution() {
     const z = map.getZoom();
-    return z >= 15 ? 10 : z >= 13 ? 9 : z >= 11 ? 8 : z >= 9 ? 7 : 6;
+    // About 100–300 hexagons on a screen: more costs frame time without showing more.
+    return z >= 16 ? 10 : z >= 14 ? 9 : z >= 12 ? 8 : z >= 10 ? 7 : 6;
   }
 
   function supplyStyle(p) {
