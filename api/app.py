@@ -14,6 +14,7 @@ from starlette.requests import Request
 from api.problems import PROBLEM_JSON, PROBLEMS, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
+from dispatch.scheduler import BatchScheduler
 from store.factory import open_store
 from store.interface import Store
 
@@ -41,6 +42,13 @@ async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
 
+def bootstrap_tenant(store: Store, secret: str) -> None:
+    """Make sure a tenant owns ``secret`` as an API key (idempotent across restarts)."""
+    if store.tenant_for_api_key(secret) is None:
+        tenant = store.create_tenant("default")
+        store.create_api_key(tenant.id, "bootstrap", secret=secret)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -66,11 +74,18 @@ def create_app(
         owned = store is None
         opened = store if store is not None else open_store(settings.database_url)
         runtime = Runtime(settings, opened, clock=clock)
+        if settings.bootstrap_api_key is not None:
+            bootstrap_tenant(opened, settings.bootstrap_api_key.get_secret_value())
         runtime.load_fences()
+        runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
+        scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
+        if settings.dispatch_auto:
+            scheduler.start()
         try:
             yield
         finally:
+            scheduler.stop()
             if owned:
                 opened.close()
             else:
@@ -90,17 +105,19 @@ def create_app(
         console_page,
         console_ws,
         couriers,
+        dispatch,
         driver_ws,
         geofences,
         health,
         orders,
+        routes,
         supply,
     )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, supply):
+    for module in (couriers, geofences, orders, dispatch, routes, supply):
         app.include_router(module.router, prefix="/v1")
     app.include_router(console_page.router)
     app.mount("/console", console_page.static_files(), name="console")

@@ -31,10 +31,15 @@ class Settings(BaseSettings):
     ws_send_queue: int = Field(default=1000, gt=0)
     ws_keepalive_s: float = Field(default=20.0, gt=0)
     dispatch_window_s: float = Field(default=2.0, gt=0)
+    dispatch_auto: bool = True
+    """Run dispatch every window in the background (tests turn it off and call the endpoint)."""
     offer_timeout_s: float = Field(default=30.0, gt=0)
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)
     tile_url: str | None = None
+    bootstrap_api_key: SecretStr | None = None
+    """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
+    store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:

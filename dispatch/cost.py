@@ -18,6 +18,28 @@ IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
+class Pairs:
+    """Candidate (order, courier) pairs and the geometry needed to price them.
+
+    Orders and couriers are given once (``pickup_*`` per order, ``courier_*`` and
+    ``vehicle_code`` per courier, ``vehicle_names[code]`` the vehicle type, None for the
+    provider's default); pair ``i`` joins
+    order ``order_idx[i]`` and courier ``courier_idx[i]``, ``great_circle_m[i]`` apart when the
+    index measured it.
+    """
+
+    order_idx: IntArray
+    courier_idx: IntArray
+    pickup_lat: FloatArray
+    pickup_lng: FloatArray
+    courier_lat: FloatArray
+    courier_lng: FloatArray
+    vehicle_code: IntArray
+    vehicle_names: Sequence[str | None]
+    great_circle_m: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PairCosts:
     """Per candidate pair: integer cost, ETA to pickup in seconds, pickup distance in metres."""
 
@@ -90,31 +112,35 @@ class CostModel:
             self.load_s * load + self.idle_weight * (self.idle_cap_s - idle), dtype=np.float64
         )
 
-    def pair_costs(
-        self,
-        pickup_lat: FloatArray,
-        pickup_lng: FloatArray,
-        courier_lat: FloatArray,
-        courier_lng: FloatArray,
-        vehicle_code: IntArray,
-        vehicle_names: Sequence[str],
-        penalty_s: FloatArray,
-    ) -> PairCosts:
-        """Costs of candidate pairs given as aligned arrays (one element per pair).
+    def pair_costs(self, pairs: Pairs, penalty_s: FloatArray) -> PairCosts:
+        """Costs of candidate pairs.
 
-        ``vehicle_names[vehicle_code[i]]`` is the vehicle of pair ``i``'s courier; the
-        travel-time provider is asked once per vehicle type. ``penalty_s`` is the sum of the
-        pair's order and courier penalties (`order_penalty_s`, `courier_penalty_s`).
+        ``penalty_s`` is, per pair, the sum of its order and courier penalties
+        (`order_penalty_s`, `courier_penalty_s`). The travel-time provider is asked once per
+        vehicle type; the great-circle provider only scales the distances the index already
+        measured (same numbers, without computing every haversine again).
         """
-        eta = np.empty(pickup_lat.size, dtype=np.float64)
-        metres = np.empty(pickup_lat.size, dtype=np.float64)
-        for code, kind in enumerate(vehicle_names):
-            sel = np.flatnonzero(vehicle_code == code) if len(vehicle_names) > 1 else slice(None)
-            travel = self.travel.pairwise(
-                courier_lat[sel], courier_lng[sel], pickup_lat[sel], pickup_lng[sel], kind
-            )
-            eta[sel] = travel.seconds
-            metres[sel] = travel.metres
-        seconds = eta + penalty_s
-        cost = np.rint(seconds * (1.0 / self.unit_s)).astype(np.int64)
+        travel = self.travel
+        single = len(pairs.vehicle_names) == 1
+        code = pairs.vehicle_code[pairs.courier_idx] if not single else pairs.courier_idx
+        if isinstance(travel, GreatCircleTravelTime) and pairs.great_circle_m is not None:
+            speeds = np.array([travel.speed_of(v) for v in pairs.vehicle_names], dtype=float)
+            metres = pairs.great_circle_m * travel.circuity
+            eta = metres / (speeds[0] if single else speeds[code])
+        else:
+            eta = np.empty(pairs.order_idx.size, dtype=np.float64)
+            metres = np.empty(pairs.order_idx.size, dtype=np.float64)
+            for c, kind in enumerate(pairs.vehicle_names):
+                sel = np.arange(code.size) if single else np.flatnonzero(code == c)
+                o, k = pairs.order_idx[sel], pairs.courier_idx[sel]
+                t = travel.pairwise(
+                    pairs.courier_lat[k],
+                    pairs.courier_lng[k],
+                    pairs.pickup_lat[o],
+                    pairs.pickup_lng[o],
+                    kind,
+                )
+                eta[sel] = t.seconds
+                metres[sel] = t.metres
+        cost = np.rint((eta + penalty_s) * (1.0 / self.unit_s)).astype(np.int64)
         return PairCosts(cost=cost, eta_s=eta, metres=metres)

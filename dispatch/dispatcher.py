@@ -8,9 +8,21 @@ from collections.abc import Callable, Iterable
 
 from dispatch.candidates import CandidateIndex
 from dispatch.engine import Assignment, DispatchParams, assign
-from dispatch.errors import UnknownId
+from dispatch.errors import InvalidInput, Problem, UnknownId
 from dispatch.model import DispatchOrder
 from dispatch.offers import Offer, OfferBook, OfferRequest
+from tracking import LiveIndex
+
+
+def load_onto(index: LiveIndex) -> Callable[[Offer], None]:
+    """An ``on_accept`` for `Dispatcher` that adds an accepted order to the courier's load in
+    the live index and marks the courier busy."""
+
+    def on_accept(offer: Offer) -> None:
+        load = index.get(offer.courier_id).load
+        index.set_attrs(offer.courier_id, load=load + offer.size, status="busy")
+
+    return on_accept
 
 
 class Dispatcher:
@@ -27,7 +39,8 @@ class Dispatcher:
         The offer book (timeout, clock).
     on_accept
         Called under the lock with each accepted offer; it must add ``offer.size`` to the
-        courier's load in the index (e.g. ``LiveIndex.set_attrs``), so the next run sees it.
+        courier's load in the index so the next run sees it (`load_onto` does that for a
+        `tracking.LiveIndex`).
     params
         Mode, K, stacking, cost model.
     clock
@@ -53,9 +66,23 @@ class Dispatcher:
         self.last_offers: list[Offer] = []
 
     def submit(self, orders: Iterable[DispatchOrder]) -> None:
-        """Add orders to the pool (an order already there is replaced)."""
+        """Add orders to the pool, all or none (an order already there is replaced).
+
+        Raises
+        ------
+        InvalidInput
+            Listing every item that is not a `DispatchOrder`; nothing is added then.
+        """
+        batch = list(orders)
+        bad: list[Problem] = [
+            (f"orders[{i}]", o, "not a DispatchOrder")
+            for i, o in enumerate(batch)
+            if not isinstance(o, DispatchOrder)
+        ]
+        if bad:
+            raise InvalidInput("orders", bad)
         with self._lock:
-            for order in orders:
+            for order in batch:
                 self._pool[order.id] = order
 
     def cancel(self, order_id: str) -> None:

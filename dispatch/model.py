@@ -1,14 +1,12 @@
-"""Dispatch orders and the columnar courier table the engine reads from the live index."""
+"""Dispatch orders: what the engine needs to know about an order waiting for a courier."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from dispatch.errors import InvalidOrder, Problem
 from geo import InvalidCoordinate, validate_lat_lng
@@ -100,68 +98,3 @@ class DispatchOrder:
             problems.append(("max_pickup_m", radius, "must be a positive number of metres"))
         if problems:
             raise InvalidOrder(problems)
-
-
-STATUSES = ("idle", "busy", "offline")
-
-
-@dataclass(frozen=True)
-class CourierTable:
-    """Attributes of some couriers as numpy columns, row ``i`` describing courier ``ids[i]``.
-
-    ``status`` holds ``idle`` / ``busy`` / ``offline``; ``load`` and ``capacity`` are in the
-    units of `DispatchOrder.size`; ``idle_since`` is UTC epoch seconds (NaN when unknown);
-    ``skills`` holds one frozenset per courier.
-    """
-
-    ids: npt.NDArray[np.object_]
-    lat: npt.NDArray[np.float64]
-    lng: npt.NDArray[np.float64]
-    tenant: npt.NDArray[np.object_]
-    status: npt.NDArray[np.object_]
-    vehicle: npt.NDArray[np.object_]
-    capacity: npt.NDArray[np.int64]
-    load: npt.NDArray[np.int64]
-    skills: npt.NDArray[np.object_]
-    idle_since: npt.NDArray[np.float64]
-
-    @classmethod
-    def from_records(cls, records: Sequence[dict[str, Any]]) -> CourierTable:
-        """Build from dicts with keys id, lat, lng, tenant, status, vehicle, capacity, load,
-        and optionally skills and idle_since (a convenience for fixtures and adapters)."""
-
-        def obj(values: list[Any]) -> npt.NDArray[np.object_]:
-            out = np.empty(len(values), dtype=object)
-            out[:] = values
-            return out
-
-        return cls(
-            ids=obj([r["id"] for r in records]),
-            lat=np.array([r["lat"] for r in records], dtype=np.float64),
-            lng=np.array([r["lng"] for r in records], dtype=np.float64),
-            tenant=obj([r["tenant"] for r in records]),
-            status=obj([r["status"] for r in records]),
-            vehicle=obj([r["vehicle"] for r in records]),
-            capacity=np.array([r["capacity"] for r in records], dtype=np.int64),
-            load=np.array([r["load"] for r in records], dtype=np.int64),
-            skills=obj([frozenset(r.get("skills", ())) for r in records]),
-            idle_since=np.array([r.get("idle_since", math.nan) for r in records], dtype=np.float64),
-        )
-
-    def __len__(self) -> int:
-        return int(self.ids.size)
-
-    def take(self, rows: npt.NDArray[np.int64]) -> CourierTable:
-        """The sub-table of the given rows."""
-        return CourierTable(
-            ids=self.ids[rows],
-            lat=self.lat[rows],
-            lng=self.lng[rows],
-            tenant=self.tenant[rows],
-            status=self.status[rows],
-            vehicle=self.vehicle[rows],
-            capacity=self.capacity[rows],
-            load=self.load[rows],
-            skills=self.skills[rows],
-            idle_since=self.idle_since[rows],
-        )

@@ -29,26 +29,41 @@ def optimal(cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
     """Most orders served, then least total cost (`dispatch.solver`).
 
     With equal order sizes a courier takes ``free // size`` orders and the answer is exact.
-    With mixed sizes (a generalised assignment problem, NP-hard) each courier first gets as
-    many slots as its smallest candidate order allows; a courier whose orders then overflow its
-    free capacity loses a slot and the matching is solved again, until everything fits.
+    Mixed sizes make it a generalised assignment problem (NP-hard); then each courier gets as
+    many slots as its smallest candidate order allows, and while a courier's orders overflow
+    its free capacity, its largest (then costliest) order loses that courier and the matching
+    is solved again: feasible always, optimal not guaranteed.
     """
-    n_couriers = len(cands.couriers)
+    n_couriers = cands.couriers.ids.size
     sizes = np.array([o.size for o in orders], dtype=np.int64)
     pair_size = sizes[cands.order_idx]
-    smallest = np.full(n_couriers, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, cands.courier_idx, pair_size)
-    slots = np.where(smallest > 0, cands.free // np.maximum(smallest, 1), 0)
-    slots = np.minimum(slots, cands.max_orders)
+    if sizes.size and sizes.min() == sizes.max():
+        smallest = np.full(n_couriers, sizes[0], dtype=np.int64)
+    else:  # ufunc.at is slow; only mixed sizes need it
+        smallest = np.full(n_couriers, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(smallest, cands.courier_idx, pair_size)
+    slots = np.minimum(cands.free // np.maximum(smallest, 1), cands.max_orders)
+    edges = np.arange(cands.order_idx.size)
     while True:
-        chosen = solve_edges(
-            cands.order_idx, cands.courier_idx, cands.cost, len(orders), n_couriers, slots
-        )
-        used = np.bincount(cands.courier_idx[chosen], pair_size[chosen], minlength=n_couriers)
-        over = used > cands.free
+        chosen = edges[
+            solve_edges(
+                cands.order_idx[edges],
+                cands.courier_idx[edges],
+                cands.cost[edges],
+                len(orders),
+                n_couriers,
+                slots,
+            )
+        ]
+        couriers = cands.courier_idx[chosen]
+        over = np.bincount(couriers, pair_size[chosen], minlength=n_couriers) > cands.free
         if not over.any():
-            return chosen
-        slots[over] -= 1
+            return np.sort(chosen)
+        bad = chosen[over[couriers]]
+        # Per overflowing courier, its largest order, the costliest among equals.
+        ranked = bad[np.lexsort((-cands.cost[bad], -pair_size[bad], cands.courier_idx[bad]))]
+        first = np.r_[True, np.diff(cands.courier_idx[ranked]) != 0]
+        edges = np.setdiff1d(edges, ranked[first], assume_unique=True)
 
 
 def greedy(
@@ -60,7 +75,7 @@ def greedy(
     loaded (load plus what this run already gave it), nearest first among equals.
     """
     free = cands.free.copy()
-    taken = np.zeros(len(cands.couriers), dtype=np.int64)
+    taken = np.zeros(cands.couriers.ids.size, dtype=np.int64)
     load = cands.couriers.load.copy()
     starts = np.searchsorted(cands.order_idx, np.arange(len(orders) + 1))
     chosen: list[int] = []

@@ -1,4 +1,5 @@
-"""Courier attributes (status, tenant, vehicle, capacity, load) parsed per item for batches."""
+"""Courier attributes (status, tenant, vehicle, capacity, load, skills, idle_since) parsed per
+item for batches."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from tracking.arrays import BoolArray, FloatArray, IntArray
+from tracking.arrays import BoolArray, FloatArray
 from tracking.errors import InvalidAttribute, InvalidPing
 
 STATUSES: tuple[str, ...] = ("idle", "busy", "offline")
@@ -21,7 +23,7 @@ STATUS_CODE = {name: code for code, name in enumerate(STATUSES)}
 class Column:
     """One attribute for a batch: values, where the caller gave one, where it is invalid."""
 
-    values: IntArray
+    values: npt.NDArray[Any]
     present: BoolArray
     bad: BoolArray
 
@@ -91,6 +93,39 @@ def count_column(name: str, value: Any, n: int) -> Column:
     return Column(vals, present, present & ~np.array(ok, dtype=np.bool_))
 
 
+def skills_column(value: Any, n: int) -> Column:
+    """Skills per item: one set of strings for every item, or a sequence holding one iterable
+    of strings (or None, unchanged) per item. Values are frozensets."""
+    if isinstance(value, (set, frozenset)):
+        items: list[Any] = [value] * n
+    else:
+        items = _items("skills", value, n)
+    values = np.empty(n, dtype=object)
+    present = np.zeros(n, dtype=np.bool_)
+    bad = np.zeros(n, dtype=np.bool_)
+    for i, v in enumerate(items):
+        if v is None:
+            continue
+        present[i] = True
+        if (
+            isinstance(v, (str, bytes))
+            or not isinstance(v, (Sequence, set, frozenset))
+            or not all(isinstance(s, str) for s in v)
+        ):
+            bad[i] = True
+        else:
+            values[i] = frozenset(v)
+    return Column(values, present, bad)
+
+
+def time_column(name: str, value: Any, n: int) -> Column:
+    """Epoch seconds per item (e.g. ``idle_since``): finite floats, or None to leave it
+    unchanged."""
+    vals = float_column(name, value, n, optional=True)
+    present = ~np.isnan(vals)
+    return Column(vals, present, present & ~np.isfinite(vals))
+
+
 def float_column(name: str, value: Any, n: int, *, optional: bool) -> FloatArray:
     """Floats per item (a scalar is broadcast; None / NaN mean unknown when ``optional``).
 
@@ -109,7 +144,8 @@ def float_column(name: str, value: Any, n: int, *, optional: bool) -> FloatArray
         return np.full(n, float(value))
     items = _items(name, value, n)
     plain = np.asarray(items)
-    if plain.dtype.kind in "fiu" and plain.shape == (n,):
+    # numpy would read True as 1; bools are not numbers here.
+    if plain.dtype.kind in "fiu" and plain.shape == (n,) and bool not in set(map(type, items)):
         return plain.astype(np.float64)
     out = np.empty(n, dtype=np.float64)
     for i, v in enumerate(items):
@@ -135,6 +171,8 @@ REASON_TEXT = {
     "vehicle": "a string",
     "capacity": "an integer >= 0",
     "load": "an integer >= 0",
+    "skills": "a set of strings",
+    "idle_since": "finite UTC epoch seconds",
     "speed": "a number >= 0 (m/s)",
     "heading": "a number in [0, 360] (degrees)",
     "accuracy": "a number >= 0 (m)",

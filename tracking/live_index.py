@@ -45,7 +45,9 @@ from tracking.attributes import (
     count_column,
     float_column,
     name_column,
+    skills_column,
     status_column,
+    time_column,
 )
 from tracking.bulk_query import candidate_pairs, edge_m
 from tracking.cell_map import CellMap
@@ -72,6 +74,7 @@ from tracking.results import (
 
 _NO_CELL = -1
 _DEVICE = ("speed", "heading", "accuracy")
+_NO_SKILLS: frozenset[str] = frozenset()
 _ONES3 = np.ones(3)
 
 
@@ -166,6 +169,8 @@ class LiveIndex:
         grow("_vehicle", 0, np.int32)
         grow("_capacity", 1, np.int64)
         grow("_load", 0, np.int64)
+        grow("_skills", _NO_SKILLS, object)
+        grow("_idle_since", np.nan, np.float64)
         grow("_speed", np.nan, np.float64)
         grow("_heading", np.nan, np.float64)
         grow("_accuracy", np.nan, np.float64)
@@ -185,6 +190,8 @@ class LiveIndex:
     _vehicle: npt.NDArray[np.int32]
     _capacity: IntArray
     _load: IntArray
+    _skills: ObjectArray
+    _idle_since: FloatArray
     _speed: FloatArray
     _heading: FloatArray
     _accuracy: FloatArray
@@ -208,6 +215,8 @@ class LiveIndex:
         self._vehicle[rows] = 0
         self._capacity[rows] = 1
         self._load[rows] = 0
+        self._skills[rows] = _NO_SKILLS
+        self._idle_since[rows] = np.nan
         return rows
 
     def _live_cells(self) -> tuple[IntArray, IntArray]:
@@ -259,7 +268,9 @@ class LiveIndex:
             Degrees and UTC epoch seconds.
         **attrs
             ``speed``, ``heading``, ``accuracy`` (from the device) and ``tenant``, ``status``,
-            ``vehicle``, ``capacity``, ``load`` (courier attributes).
+            ``vehicle``, ``capacity``, ``load``, ``skills`` (a set of strings) and
+            ``idle_since`` (UTC epoch seconds since the courier is idle, dispatch's fairness
+            term) (courier attributes).
         """
         try:
             validate_lat_lng(lat, lng)
@@ -307,7 +318,7 @@ class LiveIndex:
             getattr(self, f"_{name}")[row] = math.nan if value is None else float(value)
         if len(attrs) > sum(1 for name in _DEVICE if name in attrs):
             courier = {k: v for k, v in attrs.items() if k not in _DEVICE}
-            for name, col in self._columns(courier, 1).items():
+            for name, col in self._one(courier).items():
                 getattr(self, f"_{name}")[row] = col.values[0]
         rows = np.array([row])
         if cell != old_cell:
@@ -342,8 +353,13 @@ class LiveIndex:
                 ]
                 if bad_optional_attributes(*cols)[0]:
                     raise InvalidAttribute(name, value, REASON_TEXT[name])
-            elif self._columns({name: value}, 1)[name].bad[0]:
+            elif self._one({name: value})[name].bad[0]:
                 raise InvalidAttribute(name, value, REASON_TEXT[name])
+
+    def _one(self, attrs: Mapping[str, Any]) -> dict[str, Column]:
+        """`_columns` for one courier: a list value (skills) is that courier's, not one per
+        item."""
+        return self._columns({k: [v] for k, v in attrs.items()}, 1)
 
     def _columns(self, attrs: Mapping[str, Any], n: int) -> dict[str, Column]:
         out = {}
@@ -356,6 +372,10 @@ class LiveIndex:
                 out[name] = name_column(
                     name, value, n, self._tenants if name == "tenant" else self._vehicles
                 )
+            elif name == "skills":
+                out[name] = skills_column(value, n)
+            elif name == "idle_since":
+                out[name] = time_column(name, value, n)
             else:
                 out[name] = count_column(name, value, n)
         return out
@@ -375,6 +395,8 @@ class LiveIndex:
         vehicle: Any = None,
         capacity: Any = None,
         load: Any = None,
+        skills: Any = None,
+        idle_since: Any = None,
     ) -> BatchResult:
         """Apply a batch of pings, judging each item on its own.
 
@@ -388,9 +410,11 @@ class LiveIndex:
             Hashable ids, one per ping.
         lats, lngs, ts
             Sequences or arrays of one length (``ts`` may be a scalar).
-        speed, heading, accuracy, tenant, status, vehicle, capacity, load
+        speed, heading, accuracy, tenant, status, vehicle, capacity, load, idle_since
             A scalar for every item or a sequence with one value per item; None leaves the
             attribute unknown (device fields) or unchanged (courier attributes).
+        skills
+            One set of strings for every item, or a sequence of one iterable per item.
 
         Returns
         -------
@@ -420,6 +444,8 @@ class LiveIndex:
                 "vehicle": vehicle,
                 "capacity": capacity,
                 "load": load,
+                "skills": skills,
+                "idle_since": idle_since,
             },
             n,
         )
@@ -520,7 +546,8 @@ class LiveIndex:
     # --------------------------------------------------------------- attributes
 
     def set_attrs(self, courier_id: Hashable, **attrs: Any) -> None:
-        """Set ``status``, ``tenant``, ``vehicle``, ``capacity`` or ``load`` without a ping.
+        """Set ``status``, ``tenant``, ``vehicle``, ``capacity``, ``load``, ``skills`` or
+        ``idle_since`` without a ping.
 
         Raises
         ------
@@ -534,7 +561,7 @@ class LiveIndex:
             if name in _DEVICE:
                 raise InvalidAttribute(name, attrs[name], "comes with a ping, not set_attrs")
         self._check_attrs(attrs)
-        for name, col in self._columns(attrs, 1).items():
+        for name, col in self._one(attrs).items():
             getattr(self, f"_{name}")[row] = col.values[0]
 
     def get(self, courier_id: Hashable) -> CourierState:
@@ -559,6 +586,8 @@ class LiveIndex:
             opt(self._speed[row]),
             opt(self._heading[row]),
             opt(self._accuracy[row]),
+            self._skills[row],
+            opt(self._idle_since[row]),
         )
 
     def remove(self, courier_id: Hashable) -> list[FenceEvent]:
@@ -822,6 +851,34 @@ class LiveIndex:
             ``(query_idx, rows, metres)`` triples sorted by query then distance; `ids_of` and
             `columns` turn rows into courier ids and attributes.
         """
+        pairs = self.radius_pairs(
+            lats,
+            lngs,
+            radius_m,
+            k=k,
+            status=status,
+            vehicle=vehicle,
+            min_free_capacity=min_free_capacity,
+            tenant=tenant,
+        )
+        order = np.lexsort((pairs.metres, pairs.query_idx))
+        return Neighbours(pairs.query_idx[order], pairs.rows[order], pairs.metres[order])
+
+    def radius_pairs(
+        self,
+        lats: npt.ArrayLike,
+        lngs: npt.ArrayLike,
+        radius_m: float | npt.ArrayLike,
+        *,
+        k: int | None = None,
+        status: str | None = None,
+        vehicle: str | None = None,
+        min_free_capacity: int | None = None,
+        tenant: str | None = None,
+    ) -> Neighbours:
+        """`within_many` in no particular order: for bulk consumers that rank the pairs
+        themselves (dispatch candidate generation sorts by cost), sorting them by distance
+        would be wasted."""
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
         top_k = None if k is None else _check_k(k)
@@ -882,17 +939,25 @@ class LiveIndex:
         d -= queries.take(q_idx, axis=0)
         metres = chord2_to_m(np.square(d, out=d) @ _ONES3)
         sel = metres <= radii.take(q_idx)
-        q_idx, p_idx, metres = q_idx[sel], p_idx[sel], metres[sel]
-        order = np.lexsort((metres, q_idx))
-        return Neighbours(q_idx[order], rows.take(p_idx[order]), metres[order])
+        return Neighbours(q_idx[sel], rows.take(p_idx[sel]), metres[sel])
 
     def ids_of(self, rows: npt.ArrayLike) -> ObjectArray:
         """Courier ids of index rows (as returned by `within_many`)."""
         return np.asarray(self._ids.take(np.asarray(rows, dtype=np.int64)), dtype=object)
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
-        """Attributes of index rows as numpy columns (for dispatch's candidate table)."""
+        """Attributes of index rows as numpy columns (for dispatch's candidate table).
+
+        Raises
+        ------
+        InvalidQuery
+            When a row does not hold a courier.
+        """
         r = np.asarray(rows, dtype=np.int64)
+        if r.size and (r.min() < 0 or r.max() >= self._n_rows or not self._alive[r].all()):
+            bad = r[(r < 0) | (r >= self._n_rows)]
+            shown = int(bad[0]) if bad.size else int(r[~self._alive[r]][0])
+            raise InvalidQuery("rows", shown, "not the row of a courier in the index")
         stale = self._ts.take(r) < self._clock() - self.staleness_s
         status = np.where(stale, OFFLINE, self._status.take(r))
         return CourierColumns(
@@ -905,6 +970,8 @@ class LiveIndex:
             vehicle=np.array(self._vehicles.names, dtype=object).take(self._vehicle.take(r)),
             capacity=self._capacity.take(r),
             load=self._load.take(r),
+            skills=self._skills.take(r),
+            idle_since=self._idle_since.take(r),
         )
 
     # ------------------------------------------------------------------ fences

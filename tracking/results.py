@@ -31,6 +31,8 @@ class CourierState:
     speed: float | None
     heading: float | None
     accuracy: float | None
+    skills: frozenset[str] = frozenset()
+    idle_since: float | None = None
 
     @property
     def free_capacity(self) -> int:
@@ -92,7 +94,8 @@ class Neighbours(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class CourierColumns:
-    """Attributes of some couriers as numpy columns (``status`` is the effective one)."""
+    """Attributes of some couriers as numpy columns (``status`` is the effective one;
+    ``skills`` holds frozensets, ``idle_since`` epoch seconds or NaN)."""
 
     ids: ObjectArray
     lat: FloatArray
@@ -103,3 +106,5 @@ class CourierColumns:
     vehicle: ObjectArray
     capacity: IntArray
     load: IntArray
+    skills: ObjectArray
+    idle_since: FloatArray

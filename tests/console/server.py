@@ -81,9 +81,11 @@ class LiveServer:
 
 @contextmanager
 def live_server(settings: Settings | None = None) -> Iterator[LiveServer]:
-    """Serve ``create_app`` with an in-memory store until the block ends."""
+    """Serve ``create_app`` with an in-memory store until the block ends; by default dispatch runs
+    only when asked (``POST /v1/dispatch/run``), so tests see exactly the offers they cause."""
     store = MemoryStore()
-    app = create_app(settings or Settings(token_secret="k" * 40), store=store)
+    settings = settings or Settings(token_secret="k" * 40, dispatch_window_s=3600)
+    app = create_app(settings, store=store)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-from api import order_flow
-from orders import lifecycle
-from orders.model import Actor, ActorKind
 from tests.console.server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -113,9 +110,10 @@ def test_page_loads_clean_and_draws_live_layers(
 ) -> None:
     add_couriers(server, key, 12)
     server.ok("POST", "/v1/couriers/c03/status", key, {"status": "busy"})
-    order = add_order(server, key, (-1.28, 36.81), (-1.295, 36.83))
     offered = add_order(server, key, (-1.283, 36.835), (-1.27, 36.845))
-    offer(server, key, offered, "c07")
+    offers = server.ok("POST", "/v1/dispatch/run", key, {})["offers"]
+    assert [o["order_id"] for o in offers] == [offered]
+    order = add_order(server, key, (-1.28, 36.81), (-1.295, 36.83))
     console.wait("window.hexConsole.courierCount() === 12")
     console.wait("id => window.hexConsole.order(id) !== null", order)
     console.wait("window.hexConsole.supplyCount() > 0 && window.hexConsole.lineCount() === 1")
@@ -200,68 +198,48 @@ def test_a_fence_drawn_in_the_ui_exists_through_the_api(
     assert console.errors == []
 
 
-def offer(server: LiveServer, key: str, order_id: str, courier_id: str) -> None:
-    """What dispatch does to an order, through the same store + publish path the API uses."""
-    tenant = server.store.tenant_for_api_key(key)
-    assert tenant is not None
-    actor = Actor(ActorKind.SYSTEM, "dispatch")
-    order_flow.apply(
-        server.app.state.runtime,
-        tenant.id,
-        order_id,
-        lambda o: lifecycle.offer(o, courier_id, at=time.time(), actor=actor),
-    )
-
-
-def has_route(server: LiveServer, path: str) -> bool:
-    return any(getattr(r, "path", None) == path for r in server.app.routes)
-
-
 def test_an_assignment_draws_its_line(console: Page, server: LiveServer, key: str) -> None:
-    tenant = server.store.tenant_for_api_key(key)
-    assert tenant is not None
     server.ok("POST", "/v1/couriers", key, {"id": "rider"})
     ping(server, key, "rider", -1.292, 36.815, 30)
-    order = add_order(server, key, (-1.28, 36.81), (-1.295, 36.83))
+    order = add_order(server, key, (-1.291, 36.816), (-1.295, 36.83))
     console.wait("id => window.hexConsole.order(id) !== null", order)
     assert console.js("window.hexConsole.lineCount()") == 0
-    offer(server, key, order, "rider")
+    (offer,) = server.ok("POST", "/v1/dispatch/run", key, {})["offers"]
+    assert (offer["order_id"], offer["courier_id"]) == (order, "rider")
     console.wait("id => window.hexConsole.order(id).state === 'offered'", order)
-    order_flow.apply(
-        server.app.state.runtime,
-        tenant.id,
-        order,
-        lambda o: lifecycle.accept(o, "rider", at=time.time()),
-    )
+    assert console.js("window.hexConsole.lineCount()") == 1
+    server.ok("POST", f"/v1/offers/{offer['offer_id']}/accept", key, {})
     console.wait("id => window.hexConsole.order(id).state === 'assigned'", order)
     assert console.js("window.hexConsole.lineCount()") == 1
     feed = console.js("document.querySelector('#events').textContent")
-    assert (
-        f"order {order}: offered to rider" in feed and f"order {order}: assigned to rider" in feed
-    )
+    assert f"order {order}: offered to rider" in feed
+    assert f"order {order}: assigned to rider" in feed
     assert console.errors == []
 
 
 def test_dispatcher_buttons_call_the_api(console: Page, server: LiveServer, key: str) -> None:
     page = console.page
-    server.ok("POST", "/v1/couriers", key, {"id": "hand"})
-    ping(server, key, "hand", -1.29, 36.82, 0)
-    order = add_order(server, key, (-1.2805, 36.8105), (-1.295, 36.83))
-    page.wait_for_selector(f"#orders li[data-id='{order}'] .assign")
-    page.click(f"#orders li[data-id='{order}'] .assign")
+    for cid, (lat, lng) in {"hand": (-1.29, 36.82), "disp": (-1.275, 36.80)}.items():
+        server.ok("POST", "/v1/couriers", key, {"id": cid})
+        ping(server, key, cid, lat, lng, 0)
+    by_hand = add_order(server, key, (-1.2905, 36.8205), (-1.295, 36.83))
+    page.wait_for_selector(f"#orders li[data-id='{by_hand}'] .assign")
+    page.click(f"#orders li[data-id='{by_hand}'] .assign")
     page.click("#couriers li[data-id='hand']")
-    page.wait_for_selector("#toast:not([hidden])")
-    if has_route(server, "/v1/orders/{order_id}/assign"):
-        console.wait("id => window.hexConsole.order(id).courier_id === 'hand'", order)
-    else:  # the endpoint is not on this branch yet: the page shows the API's problem
-        assert page.text_content("#toast") == "assign failed: 404 Not Found"
+    console.wait("id => window.hexConsole.order(id).courier_id === 'hand'", by_hand)
+    console.wait("window.hexConsole.lineCount() === 1")
+    assert server.ok("GET", f"/v1/orders/{by_hand}", key)["courier_id"] == "hand"
+
+    dispatched = add_order(server, key, (-1.2752, 36.8002), (-1.28, 36.79))
+    console.wait("id => window.hexConsole.order(id) !== null", dispatched)
     page.click("#run-dispatch")
-    if not has_route(server, "/v1/dispatch/run"):
-        page.wait_for_function(
-            "document.querySelector('#toast').textContent.startsWith('dispatch failed: 404')"
-        )
+    console.wait("id => window.hexConsole.order(id).state === 'offered'", dispatched)
+    assert console.js("id => window.hexConsole.order(id).courier_id", dispatched) == "disp"
+    console.wait("window.hexConsole.lineCount() === 2")
+
     other = add_order(server, key, (-1.281, 36.811), (-1.295, 36.83))
     page.wait_for_selector(f"#orders li[data-id='{other}'] .cancel")
     page.click(f"#orders li[data-id='{other}'] .cancel")
     console.wait("id => window.hexConsole.order(id).state === 'cancelled'", other)
     assert server.ok("GET", f"/v1/orders/{other}", key)["state"] == "cancelled"
+    assert console.errors == []

@@ -1,14 +1,17 @@
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.candidates import _compact, generate_candidates
+from dispatch.candidates import _compact, _top_k_per_order, generate_candidates
 from dispatch.cost import CostModel
-from dispatch.model import CourierTable, DispatchOrder
+from dispatch.model import DispatchOrder
 from geo import great_circle_m
-from tests.dispatch.fleet import ArrayFleet
+from routing.travel_time import GreatCircleTravelTime, Travel
+from tests.dispatch.fleet import columns_from_records, live_fleet, random_records
+from tracking import CourierColumns
 
 LAT, LNG = 52.37, 4.90
 NOW = 5_000.0
@@ -16,7 +19,7 @@ NOW = 5_000.0
 
 def naive(
     orders: list[DispatchOrder],
-    table: CourierTable,
+    table: CourierColumns,
     model: CostModel,
     k: int,
     stacking: bool,
@@ -27,7 +30,7 @@ def naive(
     out: set[tuple[str, str, int]] = set()
     for o in orders:
         priced = []
-        for r in range(len(table)):
+        for r in range(table.ids.size):
             cid = table.ids[r]
             free = int(table.capacity[r] - table.load[r]) - reserved.get(cid, 0)
             status_ok = table.status[r] == "idle" or (stacking and table.status[r] == "busy")
@@ -73,23 +76,22 @@ def test_candidates_equal_a_naive_scan(seed: int, k: int, stacking: bool) -> Non
     def pick(options: tuple[Any, ...]) -> Any:
         return options[int(rng.integers(len(options)))]
 
-    table = CourierTable.from_records(
-        [
-            {
-                "id": f"c{i}",
-                "lat": LAT + rng.uniform(-0.02, 0.02),
-                "lng": LNG + rng.uniform(-0.03, 0.03),
-                "tenant": pick(("a", "b")),
-                "status": pick(("idle", "busy", "offline")),
-                "vehicle": pick(("bicycle", "motorbike", "car")),
-                "capacity": int(rng.integers(1, 4)),
-                "load": int(rng.integers(0, 2)),
-                "skills": pick(((), ("alcohol",), ("alcohol", "cold"))),
-                "idle_since": pick((float("nan"), NOW - 100.0, NOW - 5000.0)),
-            }
-            for i in range(n_c)
-        ]
-    )
+    records = [
+        {
+            "id": f"c{i}",
+            "lat": LAT + rng.uniform(-0.02, 0.02),
+            "lng": LNG + rng.uniform(-0.03, 0.03),
+            "tenant": pick(("a", "b")),
+            "status": pick(("idle", "busy", "offline")),
+            "vehicle": pick(("bicycle", "motorbike", "car")),
+            "capacity": int(rng.integers(1, 4)),
+            "load": int(rng.integers(0, 2)),
+            "skills": pick(((), ("alcohol",), ("alcohol", "cold"))),
+            "idle_since": pick((float("nan"), NOW - 100.0, NOW - 5000.0)),
+        }
+        for i in range(n_c)
+    ]
+    table = columns_from_records(records)
     orders = [
         DispatchOrder(
             id=f"o{i}",
@@ -112,7 +114,7 @@ def test_candidates_equal_a_naive_scan(seed: int, k: int, stacking: bool) -> Non
     model = CostModel()
     cands = generate_candidates(
         orders,
-        ArrayFleet(table),
+        live_fleet(records, NOW),
         now=NOW,
         cost_model=model,
         k=k,
@@ -141,3 +143,61 @@ def test_compact_matches_numpy_unique() -> None:
     uniq, inv = _compact(rows)
     ref_u, ref_i = np.unique(rows, return_inverse=True)
     assert np.array_equal(uniq, ref_u) and np.array_equal(inv, ref_i)
+
+
+class RoadLike:
+    """A provider that is not the great-circle one (so candidates call ``pairwise``), here
+    with the same numbers, so both paths must agree."""
+
+    def __init__(self) -> None:
+        self.inner = GreatCircleTravelTime(circuity=1.3)
+        self.calls: list[str] = []
+
+    def pairwise(self, *args: Any, **kwargs: Any) -> Travel:
+        self.calls.append(str(args[4]))
+        return self.inner.pairwise(*args, **kwargs)
+
+    def matrix(self, *args: Any, **kwargs: Any) -> Travel:
+        return self.inner.matrix(*args, **kwargs)
+
+
+def test_any_travel_time_provider_prices_like_the_great_circle_fast_path() -> None:
+    rng = np.random.default_rng(11)
+    records = random_records(rng, 200, height_m=3000, width_m=3000, vehicles=("bicycle", "car"))
+    pts = random_records(rng, 30, height_m=3000, width_m=3000)
+    orders = [
+        DispatchOrder(
+            id=f"o{i}",
+            tenant="t1",
+            pickup_lat=p["lat"],
+            pickup_lng=p["lng"],
+            dropoff_lat=p["lat"],
+            dropoff_lng=p["lng"],
+            created_at=NOW,
+        )
+        for i, p in enumerate(pts)
+    ]
+    index = live_fleet(records, NOW)
+    road = RoadLike()
+    slow = generate_candidates(orders, index, now=NOW, cost_model=CostModel(travel=road))
+    fast = generate_candidates(orders, index, now=NOW, cost_model=CostModel(travel=road.inner))
+    assert sorted(road.calls) == ["bicycle", "car"]
+    assert slow.order_idx.size > 100
+    np.testing.assert_array_equal(slow.order_idx, fast.order_idx)
+    np.testing.assert_array_equal(slow.courier_idx, fast.courier_idx)
+    np.testing.assert_allclose(slow.eta_s, fast.eta_s, rtol=1e-9)
+    np.testing.assert_allclose(slow.metres, fast.metres, rtol=1e-9)
+
+
+@pytest.mark.parametrize("skewed", [False, True])
+def test_top_k_per_order_keeps_the_k_cheapest_sorted(skewed: bool) -> None:
+    rng = np.random.default_rng(5)
+    order_idx = rng.integers(0, 40, 600)
+    if skewed:  # one order with far more pairs than the others: the sorting fallback
+        order_idx = np.r_[order_idx, np.full(5000, 7)]
+    cost = rng.integers(0, 50, order_idx.size)
+    top = _top_k_per_order(order_idx.astype(np.int64), cost.astype(np.int64), 4)
+    assert np.all(np.diff(order_idx[top]) >= 0)
+    for o in range(40):
+        mine = cost[top][order_idx[top] == o]
+        assert mine.tolist() == sorted(cost[order_idx == o].tolist())[:4]

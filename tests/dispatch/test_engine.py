@@ -11,9 +11,10 @@ from dispatch.engine import (
     assign,
 )
 from dispatch.errors import InvalidInput, InvalidOrder, InvalidParams
-from dispatch.model import CourierTable, DispatchOrder
+from dispatch.model import DispatchOrder
 from geo import great_circle_m
-from tests.dispatch.fleet import ArrayFleet, random_fleet
+from routing.travel_time import UnknownVehicle
+from tests.dispatch.fleet import live_fleet, random_records
 
 LAT, LNG = 52.37, 4.90
 NOW = 10_000.0
@@ -48,8 +49,7 @@ def order(oid: str, **attrs: Any) -> DispatchOrder:
 
 def run(couriers: list[dict[str, Any]], orders: list[DispatchOrder], **params: Any) -> Any:
     kwargs = {k: params.pop(k) for k in ("reserved", "excluded") if k in params}
-    fleet = ArrayFleet(CourierTable.from_records(couriers))
-    return assign(orders, fleet, DispatchParams(**params), now=NOW, **kwargs)
+    return assign(orders, live_fleet(couriers, NOW), DispatchParams(**params), now=NOW, **kwargs)
 
 
 def assigned(result: Any) -> dict[str, str]:
@@ -175,32 +175,32 @@ def test_long_idle_courier_wins_a_tie() -> None:
 def test_no_courier_double_booked_on_random_fleets(mode: str) -> None:
     rng = np.random.default_rng(7)
     for _ in range(5):
-        table = random_fleet(
+        couriers = random_records(
             rng, 60, height_m=4000, width_m=4000, busy_share=0.3, capacity=3, tenants=("a", "b")
         )
-        pts = random_fleet(rng, 80, height_m=4000, width_m=4000)
+        pts = random_records(rng, 80, height_m=4000, width_m=4000)
         orders = [
             order(
                 f"o{i}",
                 tenant=("a", "b")[i % 2],
-                pickup_lat=float(pts.lat[i]),
-                pickup_lng=float(pts.lng[i]),
+                pickup_lat=pts[i]["lat"],
+                pickup_lng=pts[i]["lng"],
                 size=int(rng.integers(1, 3)),
                 max_pickup_m=1_000.0,
             )
             for i in range(80)
         ]
-        result = assign(orders, ArrayFleet(table), DispatchParams(mode=mode), now=NOW)  # type: ignore[arg-type]
+        fleet = live_fleet(couriers, NOW)
+        result = assign(orders, fleet, DispatchParams(mode=mode), now=NOW)  # type: ignore[arg-type]
         assert len(result.matches) + len(result.unassigned) == len(orders)
         units = result.units_per_courier()
-        free = dict(zip(table.ids.tolist(), (table.capacity - table.load).tolist(), strict=True))
-        assert all(units[c] <= free[c] for c in units)
+        by_id = {c["id"]: c for c in couriers}
+        assert all(units[c] <= by_id[c]["capacity"] - by_id[c]["load"] for c in units)
         by_order = {o.id: o for o in orders}
-        row = {cid: i for i, cid in enumerate(table.ids.tolist())}
         for m in result.matches:
-            o, r = by_order[m.order_id], row[m.courier_id]
-            assert table.tenant[r] == o.tenant
-            assert great_circle_m(table.lat[r], table.lng[r], o.pickup_lat, o.pickup_lng) <= 1_000.0
+            o, c = by_order[m.order_id], by_id[m.courier_id]
+            assert c["tenant"] == o.tenant
+            assert great_circle_m(c["lat"], c["lng"], o.pickup_lat, o.pickup_lng) <= 1_000.0
 
 
 def test_bad_orders_and_params_are_typed() -> None:
@@ -214,3 +214,35 @@ def test_bad_orders_and_params_are_typed() -> None:
     with pytest.raises(InvalidInput) as dup:
         run([courier("c1")], [order("o1"), order("o1")])
     assert dup.value.field == "orders[1].id"
+
+
+def test_nearest_ranks_candidates_by_eta_not_by_penalised_cost() -> None:
+    # The near courier is busy: its load penalty (120 s) makes the far idle one cheaper.
+    couriers = [
+        courier("near", 0.0009, status="busy", capacity=2, load=1),
+        courier("far", 0.009),
+    ]
+    assert assigned(run(couriers, [order("o1")], k=1, mode="nearest")) == {"o1": "near"}
+    assert assigned(run(couriers, [order("o1")], k=1, mode="optimal")) == {"o1": "far"}
+
+
+def test_courier_without_vehicle_travels_at_the_default_speed() -> None:
+    c = courier("c1", 0.009)
+    del c["vehicle"]
+    index = live_fleet([c], NOW)
+    assert index.get("c1").vehicle is None
+    (m,) = assign([order("o1")], index, DispatchParams(), now=NOW).matches
+    assert m.eta_s == pytest.approx(m.pickup_m / 8.5)
+    # A vehicle type the provider does not know is a typed error, and nothing is assigned.
+    index.set_attrs("c1", vehicle="hovercraft")
+    with pytest.raises(UnknownVehicle):
+        assign([order("o1")], index, DispatchParams(), now=NOW)
+
+
+def test_mixed_sizes_fill_a_courier_without_overflowing_it() -> None:
+    # Free capacity 3; sizes 2, 2 and 1: the best that fits is a 2 and the 1.
+    orders = [order("big1", size=2), order("big2", size=2), order("small", size=1)]
+    result = run([courier("c1", capacity=3)], orders)
+    got = assigned(result)
+    assert len(got) == 2 and "small" in got
+    assert result.units_per_courier()["c1"] == 3

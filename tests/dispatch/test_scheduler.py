@@ -1,13 +1,14 @@
+import random
 import threading
+import time
 
 import pytest
 
-from dispatch.dispatcher import Dispatcher
-from dispatch.errors import InvalidParams, UnknownId
-from dispatch.model import CourierTable
+from dispatch.dispatcher import Dispatcher, load_onto
+from dispatch.errors import InvalidInput, InvalidParams, OfferConflict, UnknownId
 from dispatch.offers import Offer, OfferBook
 from dispatch.scheduler import BatchScheduler
-from tests.dispatch.fleet import ArrayFleet
+from tests.dispatch.fleet import live_fleet
 from tests.dispatch.test_engine import NOW, courier, order
 from tests.dispatch.test_offers import FakeClock
 
@@ -63,15 +64,9 @@ def test_thread_runs_on_demand_and_stops() -> None:
 
 
 def make_dispatcher(couriers: list[dict[str, object]], clock: FakeClock) -> Dispatcher:
-    table = CourierTable.from_records(couriers)
-    row = {cid: i for i, cid in enumerate(table.ids.tolist())}
-
-    def on_accept(offer: Offer) -> None:
-        table.load[row[offer.courier_id]] += offer.size
-        table.status[row[offer.courier_id]] = "busy"
-
+    index = live_fleet(couriers, NOW)
     return Dispatcher(
-        ArrayFleet(table), OfferBook(clock=clock), on_accept, clock=lambda: NOW + clock.now
+        index, OfferBook(clock=clock), load_onto(index), clock=lambda: NOW + clock.now
     )
 
 
@@ -99,7 +94,9 @@ def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
     d.submit([order("o1"), order("o2"), order("o3")])
     result = d.run_once()
     assert len(result.matches) == 2 and len(result.unassigned) == 1
-    d.accept(d.last_offers[0].id)
+    accepted = d.accept(d.last_offers[0].id)
+    assert d.index.get(accepted.courier_id).load == 1  # type: ignore[attr-defined]
+    assert d.index.get(accepted.courier_id).status == "busy"  # type: ignore[attr-defined]
     assert {o.id for o in d.pool()} == {"o1", "o2", "o3"} - {d.last_offers[0].order_id}
     # c1 now carries 1 and holds 1 offer: full, so the third order still waits.
     assert d.run_once().matches == ()
@@ -107,3 +104,49 @@ def test_accept_moves_units_into_load_and_leaves_the_pool() -> None:
     assert d.offers.offered_orders() == set()
     with pytest.raises(UnknownId):
         d.cancel("nope")
+    with pytest.raises(InvalidInput):
+        d.submit([order("o9"), {"id": "o10"}])  # type: ignore[list-item]
+    assert "o9" not in {o.id for o in d.pool()}
+
+
+def test_concurrent_replies_during_batches_never_overbook() -> None:
+    rng = random.Random(3)
+    couriers = [courier(f"c{i}", 0.001 * i, capacity=2) for i in range(6)]
+    clock = FakeClock(0.0)
+    d = make_dispatcher(couriers, clock)
+    d.submit([order(f"o{i}") for i in range(30)])
+    accepted: list[str] = []
+    made: list[Offer] = []
+    stop = threading.Event()
+
+    def replier() -> None:
+        while not stop.is_set():
+            if not made:
+                time.sleep(0.001)
+                continue
+            offer = rng.choice(made)
+            try:
+                if rng.random() < 0.5:
+                    accepted.append(d.accept(offer.id).order_id)
+                else:
+                    d.reject(offer.id)
+            except OfferConflict:
+                pass  # another replier won, or the offer is already closed
+
+    threads = [threading.Thread(target=replier) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(60):
+        d.run_once()
+        made.extend(d.last_offers)
+        time.sleep(0.002)  # let the repliers in between batches
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(accepted) == len(set(accepted)) > 0
+    held = d.offers.held_units()
+    index = d.index
+    for c in couriers:
+        state = index.get(c["id"])  # type: ignore[attr-defined]
+        assert state.load + held.get(c["id"], 0) <= c["capacity"]
+    assert not set(accepted) & {o.id for o in d.pool()}
