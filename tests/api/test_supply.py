@@ -6,6 +6,9 @@ import h3
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, shape
 
+from api.app import create_app
+from api.settings import Settings
+from store.memory import MemoryStore
 from tests.api.conftest import NAIROBI, Clock, Tenant
 
 SPOTS = [(-1.29, 36.82), (-1.2901, 36.8201), (-1.25, 36.90)]
@@ -70,3 +73,10 @@ def test_console_page_and_config_are_served(client: TestClient) -> None:
     assert page.status_code == 200 and "console.js" in page.text
     assert client.get("/console/vendor/leaflet/leaflet.js").status_code == 200
     assert client.get("/console/config.json").json()["tile_url"] is None
+
+
+def test_console_config_carries_the_tile_url() -> None:
+    settings = Settings(token_secret="k" * 40, tile_url="https://tiles.example/{z}/{x}/{y}.png")
+    with TestClient(create_app(settings, store=MemoryStore())) as client:
+        config = client.get("/console/config.json").json()
+    assert config["tile_url"] == "https://tiles.example/{z}/{x}/{y}.png"

@@ -149,6 +149,11 @@ def test_reconnects_and_resyncs_from_the_snapshot(
     console.js("window.hexConsole.reconnect()")
     console.wait("window.hexConsole.stats.connects >= 2 && window.hexConsole.synced()")
     assert console.js("window.hexConsole.courier('r1') !== null")
+    # The subscription follows the viewport: far away the courier is not in the snapshot.
+    console.js("window.hexConsole.map.setView([-4.05, 39.66], 13)")  # Mombasa
+    console.wait("window.hexConsole.courier('r1') === null")
+    console.js("window.hexConsole.map.setView([-1.29, 36.82], 13)")
+    console.wait("window.hexConsole.courier('r1') !== null")
     assert console.errors == []
 
 
