@@ -102,6 +102,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_problem)
 
     from api.routers import (
+        console_page,
         console_ws,
         couriers,
         dispatch,
@@ -110,11 +111,14 @@ def create_app(
         health,
         orders,
         routes,
+        supply,
     )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch, routes):
+    for module in (couriers, geofences, orders, dispatch, routes, supply):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(console_page.router)
+    app.mount("/console", console_page.static_files(), name="console")
     return app
