@@ -14,6 +14,7 @@ from starlette.requests import Request
 from api.problems import PROBLEM_JSON, PROBLEMS, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
+from dispatch.scheduler import BatchScheduler
 from store.factory import open_store
 from store.interface import Store
 
@@ -67,10 +68,15 @@ def create_app(
         opened = store if store is not None else open_store(settings.database_url)
         runtime = Runtime(settings, opened, clock=clock)
         runtime.load_fences()
+        runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
+        scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
+        if settings.dispatch_auto:
+            scheduler.start()
         try:
             yield
         finally:
+            scheduler.stop()
             if owned:
                 opened.close()
             else:
@@ -86,11 +92,11 @@ def create_app(
         app.add_exception_handler(cls, problem_response)
     app.add_exception_handler(RequestValidationError, _validation_problem)
 
-    from api.routers import console_ws, couriers, driver_ws, geofences, health, orders
+    from api.routers import console_ws, couriers, dispatch, driver_ws, geofences, health, orders
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders):
+    for module in (couriers, geofences, orders, dispatch):
         app.include_router(module.router, prefix="/v1")
     return app

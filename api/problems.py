@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from api.dispatch_flow import OfferNotYours
 from api.tokens import InvalidToken
 from orders import errors as order_errors
 from store import errors as store_errors
@@ -50,6 +51,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     store_errors.AlreadyExists: _CONFLICT,
     order_errors.IllegalTransition: _CONFLICT,
     order_errors.WrongCourier: Problem(403, "forbidden", "Not this courier's order"),
+    OfferNotYours: Problem(403, "forbidden", "Not this courier's offer"),
     store_errors.TrackBufferFull: _UNAVAILABLE,
     store_errors.StoreUnavailable: _UNAVAILABLE,
     store_errors.DatabaseError: _UNAVAILABLE,

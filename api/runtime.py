@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from shapely.geometry import box
 
+from api.dispatch_flow import DispatchService
 from api.messages import WirePing, epoch_seconds
 from api.settings import Settings
 from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
@@ -97,6 +98,14 @@ class Runtime:
         self.hub = Hub(max_queue=settings.ws_send_queue)
         self.metrics = Metrics()
         self.console_resolution = check_resolution(settings.console_resolution)
+        self.dispatch = DispatchService(
+            store,
+            self.index,
+            self.hub,
+            self.publish_order,
+            offer_timeout_s=settings.offer_timeout_s,
+            clock=clock,
+        )
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -139,8 +148,7 @@ class Runtime:
                 self.sync_fence(record)
 
     def store_tenants(self) -> list[str]:
-        lister = getattr(self.store, "list_tenant_ids", None)
-        return list(lister()) if lister is not None else []
+        return [t.id for t in self.store.list_tenants()]
 
     def sync_fence(self, record: GeofenceRecord) -> None:
         """Mirror a stored fence into the live index (replacing any earlier version)."""
@@ -158,6 +166,13 @@ class Runtime:
         with self._lock:
             events = self.index.remove_fence(fence_id) if self.index.has_fence(fence_id) else []
         self.publish_fence_events(tenant_id, events)
+
+    def answer_offer(
+        self, tenant_id: str, courier_id: str, offer_id: str, *, accept: bool
+    ) -> dict[str, Any]:
+        """A driver accepts or rejects an offer made to its courier."""
+        order = self.dispatch.answer(tenant_id, courier_id, offer_id, accept=accept)
+        return {"type": "answered", "offer_id": offer_id, "order": self.order_message(order)}
 
     # ------------------------------------------------------------------ pings
 

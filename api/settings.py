@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     ws_send_queue: int = Field(default=1000, gt=0)
     ws_keepalive_s: float = Field(default=20.0, gt=0)
     dispatch_window_s: float = Field(default=2.0, gt=0)
+    dispatch_auto: bool = True
+    """Run dispatch every window in the background (tests turn it off and call the endpoint)."""
     offer_timeout_s: float = Field(default=30.0, gt=0)
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)

@@ -32,6 +32,10 @@ class Store(Protocol):
 
     def get_tenant(self, tenant_id: str) -> Tenant: ...
 
+    def list_tenants(self) -> list[Tenant]:
+        """Every tenant, by id (the server loads fences and the order pool at start-up)."""
+        ...
+
     def create_api_key(
         self, tenant_id: str, name: str = "", *, secret: str | None = None
     ) -> tuple[ApiKey, str]:

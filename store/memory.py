@@ -132,6 +132,10 @@ class MemoryStore:
                 raise NotFound("tenant", tenant_id)
             return self._tenants[tenant_id]
 
+    def list_tenants(self) -> list[Tenant]:
+        with self._lock:
+            return sorted(self._tenants.values(), key=lambda t: t.id)
+
     def create_api_key(
         self, tenant_id: str, name: str = "", *, secret: str | None = None
     ) -> tuple[ApiKey, str]:

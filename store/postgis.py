@@ -125,6 +125,11 @@ class PostgisStore(PostgisOrders, PostgisPayments, PostgisTracks):
             )
         return Tenant(row[0], row[1], row[2].timestamp())
 
+    def list_tenants(self) -> list[Tenant]:
+        with self._tx() as conn:
+            rows = conn.execute("SELECT id, name, created_at FROM tenants ORDER BY id").fetchall()
+        return [Tenant(r[0], r[1], r[2].timestamp()) for r in rows]
+
     def create_api_key(
         self, tenant_id: str, name: str = "", *, secret: str | None = None
     ) -> tuple[ApiKey, str]:

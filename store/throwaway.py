@@ -6,9 +6,11 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,35 +112,59 @@ def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
     directory.chmod(0o700)
     data = directory / "data"
     port = _free_port()
-    options = [
-        f"-p {port}",
-        "-c listen_addresses=127.0.0.1",
-        f"-c unix_socket_directories={directory}",
-        "-c max_connections=50",
-        "-c shared_buffers=128MB",
-    ]
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(directory),
+        "max_connections": "50",
+        "shared_buffers": "128MB",
+    }
     if not durable:
-        options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-    started = False
+        settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+    server: subprocess.Popen[bytes] | None = None
     try:
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
         _run([*initdb, "-E", "UTF8", "--locale=C", "--no-sync"], as_user=as_user)
-        pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(directory / "server.log")]
-        try:
-            _run([*pg_ctl, "-w", "-t", "60", "-o", " ".join(options), "start"], as_user=as_user)
-        except RuntimeError as exc:
-            log = (directory / "server.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{exc}\nserver log:\n{log}") from exc
-        started = True
-        yield Cluster(port=port, directory=directory)
+        # The server runs as our child with a parent-death signal (not daemonized by pg_ctl):
+        # a test run that is killed takes its cluster with it instead of leaving an orphan.
+        priv = ["setpriv", "--pdeathsig", "QUIT"]
+        if as_user:
+            priv += ["--reuid", as_user, "--regid", str(user.pw_gid), "--init-groups"]
+        cmd = [*priv, "--", str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
+        for key, value in settings.items():
+            cmd += ["-c", f"{key}={value}"]
+        with open(directory / "server.log", "wb") as log:
+            server = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        cluster = Cluster(port=port, directory=directory)
+        _wait_ready(cluster, server, timeout_s=60.0)
+        yield cluster
     finally:
-        if started:
-            with contextlib.suppress(RuntimeError):
-                _run(
-                    [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                    as_user=as_user,
-                )
+        if server is not None:
+            server.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _wait_ready(cluster: Cluster, server: subprocess.Popen[bytes], timeout_s: float) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if server.poll() is not None:
+            log = (cluster.directory / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"postgres exited with {server.returncode}; server log:\n{log}")
+        try:
+            with psycopg.connect(cluster.conninfo(), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def create_postgis_database(cluster: Cluster, name: str) -> str:

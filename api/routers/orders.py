@@ -122,6 +122,7 @@ async def create_order(
     )
     if fresh:
         runtime.publish_order(tenant.id, order)
+        runtime.dispatch.submit(order)
     else:
         response.status_code = 200
     return order_view(order)
@@ -161,4 +162,6 @@ def cancel_order(
         order_id,
         lambda order: lifecycle.cancel(order, at=runtime.clock(), actor=actor, reason=reason),
     )
+    runtime.dispatch.offers.withdraw_order(order_id)
+    runtime.dispatch.withdraw(order_id)
     return order_view(record)

@@ -60,7 +60,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(api_store: Store, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(Settings(token_secret="k" * 40), store=api_store, clock=clock)
+    app = create_app(
+        Settings(token_secret="k" * 40, dispatch_auto=False), store=api_store, clock=clock
+    )
     with TestClient(app) as c:
         yield c
 

@@ -2,7 +2,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import NAIROBI, Clock, Tenant
+from api.app import create_app
+from api.settings import Settings
+from store.interface import Store
+from tests.api.conftest import NAIROBI, Clock, Tenant, make_tenant
 
 PROBLEM = "application/problem+json"
 
@@ -163,3 +166,13 @@ def test_malformed_bodies_are_422_problems(client: TestClient, tenant_a: Tenant)
     r = client.post("/v1/couriers", json={"capacity": -1}, headers=tenant_a.auth)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "capacity"
+
+
+def test_restart_reloads_fences_from_the_store(api_store: Store, clock: Clock) -> None:
+    tenant = make_tenant(api_store, "A")
+    fence = api_store.create_geofence(tenant.id, "restricted", NAIROBI)
+    app = create_app(
+        Settings(token_secret="k" * 40, dispatch_auto=False), store=api_store, clock=clock
+    )
+    with TestClient(app) as fresh:
+        assert fresh.app.state.runtime.index.has_fence(fence.id)  # type: ignore[attr-defined]

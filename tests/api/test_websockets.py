@@ -17,7 +17,9 @@ BBOX = [36.6, -1.45, 37.05, -1.15]
 
 @pytest.fixture
 def slow_client(api_store: Store, clock: Clock) -> Iterator[TestClient]:
-    settings = Settings(token_secret="k" * 40, coalesce_interval_s=1.0, ws_send_queue=3)
+    settings = Settings(
+        token_secret="k" * 40, coalesce_interval_s=1.0, ws_send_queue=3, dispatch_auto=False
+    )
     with TestClient(create_app(settings, store=api_store, clock=clock)) as c:
         yield c
 

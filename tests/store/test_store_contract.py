@@ -77,6 +77,13 @@ def test_tenant_create_get_and_duplicate(store: Store) -> None:
     assert (info.value.kind, info.value.id) == ("tenant", "nope")
 
 
+def test_list_tenants(store: Store) -> None:
+    assert store.list_tenants() == []
+    b = store.create_tenant("B", tenant_id="b")
+    a = store.create_tenant("A", tenant_id="a")
+    assert store.list_tenants() == [a, b]
+
+
 def test_generated_ids_are_unique(store: Store) -> None:
     a, b = store.create_tenant("A"), store.create_tenant("B")
     assert a.id != b.id and a.id.startswith("ten_")
