@@ -104,6 +104,7 @@ def create_app(
     app.add_exception_handler(HTTPException, http_problem)
 
     from api.routers import (
+        console_page,
         console_ws,
         couriers,
         dispatch,
@@ -112,11 +113,14 @@ def create_app(
         health,
         orders,
         routes,
+        supply,
     )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch, routes):
+    for module in (couriers, geofences, orders, dispatch, routes, supply):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(console_page.router)
+    app.mount("/console", console_page.static_files(), name="console")
     return app

@@ -60,6 +60,15 @@ def parse_bbox(values: Sequence[float], field: str = "bbox") -> Bbox:
     return (w, s, e, n)
 
 
+def parse_bbox_query(text: str, field: str = "bbox") -> Bbox:
+    """A ``min_lng,min_lat,max_lng,max_lat`` query parameter as a checked bbox."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidParameter(field, text, "need four comma-separated numbers") from None
+    return parse_bbox(values, field)
+
+
 def in_bbox(lat: float, lng: float, bbox: Bbox) -> bool:
     return bbox[0] <= lng <= bbox[2] and bbox[1] <= lat <= bbox[3]
 

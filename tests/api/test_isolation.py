@@ -28,8 +28,9 @@ try:
 except ImportError:  # FastAPI before included routers became routes of their own
     iter_route_contexts = None  # type: ignore[assignment]
 
-PUBLIC = frozenset({"/healthz", "/readyz", "/metrics"})
-"""Routes that need no credential and show no tenant's data (aggregate counters only)."""
+PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/console/config.json"})
+"""Routes that need no credential and show no tenant's data (process-wide counters, the
+console page's tile URL and resolution)."""
 STREAMS = frozenset({"/v1/ws/driver", "/v1/ws/console"})
 """Websocket routes; their isolation is tested below, one test each."""
 BBOX = [36.6, -1.45, 37.05, -1.15]
@@ -216,6 +217,24 @@ def test_every_tenant_route_hides_tenant_a_from_tenant_b(
     # A's offer is still open for A: B's calls changed nothing.
     r = client.post(f"/v1/offers/{world.ids['offer_id']}/accept", headers=world.a.auth)
     assert r.status_code == 200 and r.json()["state"] == "assigned", r.text
+
+
+def test_aggregates_of_b_ignore_tenant_a(client: TestClient, world: World, clock: Clock) -> None:
+    """Counts carry no ids: check that A's new couriers and orders change nothing B sees."""
+    aggregates = ["/v1/supply", "/v1/couriers", "/v1/orders", "/v1/geofences"]
+    before = [client.get(path, headers=world.b.auth).json() for path in aggregates]
+    for i in range(3):
+        cid = f"more-of-a-{i}"
+        client.post("/v1/couriers", json={"id": cid}, headers=world.a.auth)
+        client.post(
+            f"/v1/couriers/{cid}/pings",
+            json={"pings": [{"lat": PICKUP[0], "lng": PICKUP[1] + i * 1e-4, "ts": clock.now}]},
+            headers=world.a.auth,
+        )
+        assert client.post("/v1/orders", json=ORDER, headers=world.a.auth).status_code == 201
+    mine = client.get("/v1/supply", headers=world.a.auth).json()
+    assert sum(f["properties"]["idle"] for f in mine["features"]) >= 3
+    assert [client.get(path, headers=world.b.auth).json() for path in aggregates] == before
 
 
 def test_every_tenant_route_needs_a_key(client: TestClient, world: World, clock: Clock) -> None:
