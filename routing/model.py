@@ -181,14 +181,27 @@ class Solution:
         return sum(1 for r in self.routes if any(s.kind not in ("start", "end") for s in r.stops))
 
 
+MAX_TIME_S = 1e10
+"""Bound on any time or duration (about 317 years of epoch seconds): beyond it the solver's
+integer time scale would overflow."""
+
+
+def _check_window(where: str, window: TimeWindow, problems: list[tuple[str, Any, str]]) -> None:
+    a, b = window
+    if not (math.isfinite(a) and a <= b):
+        problems.append((where, window, "need finite start <= end"))
+    elif abs(a) > MAX_TIME_S or (math.isfinite(b) and abs(b) > MAX_TIME_S):
+        problems.append((where, window, f"times must lie within +-{MAX_TIME_S:g} s"))
+
+
 def _check_stop(where: str, stop: Stop, n: int, problems: list[tuple[str, Any, str]]) -> None:
     if not 0 <= stop.location < n:
         problems.append((f"{where}.location", stop.location, f"not in [0, {n})"))
-    if not (math.isfinite(stop.service_s) and stop.service_s >= 0):
-        problems.append((f"{where}.service_s", stop.service_s, "must be finite and >= 0"))
-    a, b = stop.time_window
-    if not (math.isfinite(a) and a <= b):
-        problems.append((f"{where}.time_window", stop.time_window, "need finite start <= end"))
+    if not (math.isfinite(stop.service_s) and 0 <= stop.service_s <= MAX_TIME_S):
+        problems.append(
+            (f"{where}.service_s", stop.service_s, f"must be finite, >= 0 and <= {MAX_TIME_S:g}")
+        )
+    _check_window(f"{where}.time_window", stop.time_window, problems)
 
 
 def _check_amount(
@@ -234,8 +247,7 @@ def validate_problem(problem: Problem) -> None:
                 problems.append((f"{w}.{name}", loc, f"not in [0, {n})"))
         if len(v.capacity) != dims:
             problems.append((f"{w}.capacity", v.capacity, f"need {dims} capacity dimensions"))
-        if not (math.isfinite(v.shift[0]) and v.shift[0] <= v.shift[1]):
-            problems.append((f"{w}.shift", v.shift, "need finite start <= end"))
+        _check_window(f"{w}.shift", v.shift, problems)
         if not (math.isfinite(v.speed_factor) and v.speed_factor > 0):
             problems.append((f"{w}.speed_factor", v.speed_factor, "must be finite and > 0"))
         if v.max_stops is not None and v.max_stops < 0:

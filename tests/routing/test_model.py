@@ -41,3 +41,24 @@ def test_bad_matrix() -> None:
     with pytest.raises(InvalidProblem) as info:
         Problem(vehicles=(Vehicle("v", 0, 0, (1.0,)),), travel=bad)
     assert info.value.field == "travel"
+
+
+@pytest.mark.parametrize(
+    ("shift", "window", "service_s", "field"),
+    [
+        ((0.0, 1e300), (0.0, math.inf), 0.0, "vehicles[v].shift"),
+        ((0.0, math.inf), (-1e11, 0.0), 0.0, "shipments[s].pickup.time_window"),
+        ((0.0, math.inf), (0.0, math.inf), 1e300, "shipments[s].pickup.service_s"),
+    ],
+)
+def test_times_beyond_the_solver_scale_are_refused(
+    shift: tuple[float, float], window: tuple[float, float], service_s: float, field: str
+) -> None:
+    """Finite but huge times would overflow the solver's integer time axis (found by schemathesis)."""
+    with pytest.raises(InvalidProblem) as info:
+        Problem(
+            vehicles=(Vehicle("v", 0, 0, (1.0,), shift=shift),),
+            travel=TRAVEL,
+            shipments=(Shipment("s", Stop(1, service_s, window), Stop(2), (1.0,)),),
+        )
+    assert [f for f, _, _ in info.value.problems] == [field]
