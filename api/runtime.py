@@ -14,6 +14,7 @@ from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
 from api.messages import WirePing, epoch_seconds
+from api.ping_batcher import PingBatcher
 from api.settings import Settings
 from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
@@ -109,6 +110,8 @@ class Runtime:
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.pings = PingBatcher(self.ingest_many)
+        """Websocket pings go through here: one index update per loop iteration."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -180,60 +183,128 @@ class Runtime:
         self, tenant_id: str, courier_id: str, pings: Sequence[WirePing]
     ) -> list[dict[str, Any]]:
         """Apply a courier's pings in order; per ping ``{"accepted": bool, "reason"?: str}``."""
-        courier = self.cached_courier(tenant_id, courier_id)
+        (outcome,) = self.ingest_many([(tenant_id, courier_id, pings)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def ingest_many(
+        self, items: Sequence[tuple[str, str, Sequence[WirePing]]]
+    ) -> list[list[dict[str, Any]] | Exception]:
+        """Apply several messages' pings ``(tenant, courier, pings)`` in one index update.
+
+        Each courier's pings keep their order across items. Per item, its per-ping results,
+        or the error that refused the whole item (an unknown courier is `NotFound`).
+        One batched update instead of one per message: the index's fixed per-call cost
+        (numpy set-up, validation) is paid once per flush, not once per websocket message.
+        """
+        outcomes: list[list[dict[str, Any]] | Exception] = [[] for _ in items]
+        known: list[int] = []
+        with self._lock:
+            fresh = {cid for _, cid, _ in items if cid not in self.index}
+        for k, (tenant_id, courier_id, _) in enumerate(items):
+            try:
+                self.cached_courier(tenant_id, courier_id)
+            except NotFound as exc:
+                outcomes[k] = exc
+                continue
+            if courier_id in fresh:  # first pings carry the courier's attributes: apply alone
+                outcomes[k] = self._apply(tenant_id, [k], items)
+            else:
+                known.append(k)
+        if known:
+            results = self._apply(None, known, items)
+            for k, chunk in zip(known, self._split(results, known, items), strict=True):
+                outcomes[k] = chunk
+        return outcomes
+
+    @staticmethod
+    def _split(
+        results: list[dict[str, Any]],
+        ks: Sequence[int],
+        items: Sequence[tuple[str, str, Sequence[WirePing]]],
+    ) -> list[list[dict[str, Any]]]:
+        out, at = [], 0
+        for k in ks:
+            n = len(items[k][2])
+            out.append(results[at : at + n])
+            at += n
+        return out
+
+    def _apply(
+        self,
+        first_tenant: str | None,
+        ks: Sequence[int],
+        items: Sequence[tuple[str, str, Sequence[WirePing]]],
+    ) -> list[dict[str, Any]]:
+        """One `upsert_many` over the pings of items ``ks``, in order; with ``first_tenant``
+        (one item, a courier not yet in the index) its attributes go in too."""
+        ids: list[str] = []
+        pings: list[WirePing] = []
+        tenants: dict[str, str] = {}
+        for k in ks:
+            tenant_id, courier_id, its = items[k]
+            ids += [courier_id] * len(its)
+            pings += its
+            tenants[courier_id] = tenant_id
         n = len(pings)
         ts = np.empty(n)
-        bad_ts: list[int] = []
         for i, p in enumerate(pings):
             try:
                 ts[i] = epoch_seconds(p.ts)
             except ValueError:
                 ts[i] = math.nan
-                bad_ts.append(i)
         lats = [p.lat for p in pings]
         lngs = [p.lng for p in pings]
+        speed = [p.speed for p in pings]
+        heading = [p.heading for p in pings]
+        accuracy = [p.accuracy for p in pings]
         with self._lock:
             first: dict[str, Any] = {}
-            if courier_id not in self.index:
+            if first_tenant is not None and ids and ids[0] not in self.index:
+                courier = self._couriers[ids[0]]
                 first = {
-                    "tenant": tenant_id,
+                    "tenant": first_tenant,
                     "vehicle": courier.vehicle,
                     "capacity": courier.capacity,
-                    "status": self._pending_status.pop(courier_id, "idle"),
+                    "status": self._pending_status.pop(ids[0], "idle"),
                 }
             result = self.index.upsert_many(
-                [courier_id] * n,
+                ids,
                 lats,
                 lngs,
                 ts,
-                speed=[p.speed for p in pings],
-                heading=[p.heading for p in pings],
-                accuracy=[p.accuracy for p in pings],
+                speed=speed,
+                heading=heading,
+                accuracy=accuracy,
                 **first,
             )
-        reasons = result.reasons
-        out: list[dict[str, Any]] = []
-        ok: list[int] = []
-        for i, reason in enumerate(reasons):
-            if reason is None:
-                out.append({"accepted": True})
-                ok.append(i)
-            else:
-                out.append({"accepted": False, "reason": str(reason)})
-                self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
-        self.metrics.inc("hexdispatch_pings_accepted_total", len(ok))
-        if ok:
+        ok = np.flatnonzero(result.accepted)
+        out: list[dict[str, Any]] = [{"accepted": True} for _ in range(n)]
+        if ok.size < n:
+            for i, reason in enumerate(result.reasons):
+                if reason is not None:
+                    out[i] = {"accepted": False, "reason": str(reason)}
+                    self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
+        self.metrics.inc("hexdispatch_pings_accepted_total", int(ok.size))
+        if ok.size:
+            okl = ok.tolist()
             self.store.append_positions(
-                [courier_id] * len(ok),
+                [ids[i] for i in okl],
                 ts[ok],
-                [lats[i] for i in ok],
-                [lngs[i] for i in ok],
-                [np.nan if pings[i].speed is None else pings[i].speed for i in ok],
-                [np.nan if pings[i].heading is None else pings[i].heading for i in ok],
-                [np.nan if pings[i].accuracy is None else pings[i].accuracy for i in ok],
+                np.asarray(lats)[ok],
+                np.asarray(lngs)[ok],
+                np.array(speed, dtype=float)[ok],  # None becomes NaN
+                np.array(heading, dtype=float)[ok],
+                np.array(accuracy, dtype=float)[ok],
             )
-            self.publish_courier(tenant_id, courier_id)
-        self.publish_fence_events(tenant_id, result.events)
+            for courier_id in dict.fromkeys(ids[i] for i in okl):  # latest state, once each
+                self.publish_courier(tenants[courier_id], courier_id)
+        by_tenant: dict[str, list[FenceEvent]] = {}
+        for event in result.events:
+            by_tenant.setdefault(tenants[str(event.courier_id)], []).append(event)
+        for tenant_id, events in by_tenant.items():
+            self.publish_fence_events(tenant_id, events)
         return out
 
     # ------------------------------------------------------------------ fan-out
