@@ -13,6 +13,7 @@ import numpy as np
 from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
+from api.frame_encoder import FrameEncoder
 from api.messages import WirePing, epoch_seconds
 from api.ping_batcher import PingBatcher
 from api.settings import Settings
@@ -28,6 +29,11 @@ from tracking.hub import Hub, Message
 OPEN_STATES = ("created", "offered", "assigned", "picked_up")
 SNAPSHOT_ORDERS = 1000
 """Per state, the newest orders a console snapshot considers."""
+
+PING_BATCH_DELAY_S = 0.005
+"""How long a websocket ping message waits for others to share its index update."""
+ACCEPTED: dict[str, Any] = {"accepted": True}
+"""The result of every accepted ping, shared (never mutated): acks list thousands of them."""
 
 Bbox = tuple[float, float, float, float]
 """``(min_lng, min_lat, max_lng, max_lat)``, GeoJSON order."""
@@ -110,7 +116,10 @@ class Runtime:
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
         self._lock = threading.Lock()
-        self.pings = PingBatcher(self.ingest_many)
+        self.pings = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
+        """Websocket pings go through here: one index update per loop iteration."""
+        self.frames = FrameEncoder()
+        """Console delta frames: each published message encoded once for every console."""
         """Websocket pings go through here: one index update per loop iteration."""
 
     # ------------------------------------------------------------------ couriers
@@ -200,23 +209,37 @@ class Runtime:
         """
         outcomes: list[list[dict[str, Any]] | Exception] = [[] for _ in items]
         known: list[int] = []
-        with self._lock:
-            fresh = {cid for _, cid, _ in items if cid not in self.index}
         for k, (tenant_id, courier_id, _) in enumerate(items):
             try:
                 self.cached_courier(tenant_id, courier_id)
             except NotFound as exc:
                 outcomes[k] = exc
                 continue
-            if courier_id in fresh:  # first pings carry the courier's attributes: apply alone
-                outcomes[k] = self._apply(tenant_id, [k], items)
-            else:
-                known.append(k)
+            known.append(k)
         if known:
-            results = self._apply(None, known, items)
+            results = self._apply(known, items)
             for k, chunk in zip(known, self._split(results, known, items), strict=True):
                 outcomes[k] = chunk
         return outcomes
+
+    def _first_attributes(self, ids: Sequence[str], tenants: dict[str, str]) -> dict[str, Any]:
+        """Per ping, the attributes of couriers not yet in the index (None: unchanged), so a
+        reconnect storm of new couriers costs one index update, not one each."""
+        fresh = {cid for cid in tenants if cid not in self.index}
+        if not fresh or not ids:
+            return {}
+        first = {
+            cid: (
+                tenants[cid],
+                self._couriers[cid].vehicle,
+                self._couriers[cid].capacity,
+                self._pending_status.pop(cid, "idle"),
+            )
+            for cid in fresh
+        }
+        none = (None, None, None, None)
+        columns = list(zip(*(first.get(cid, none) for cid in ids), strict=True))
+        return dict(zip(("tenant", "vehicle", "capacity", "status"), columns, strict=True))
 
     @staticmethod
     def _split(
@@ -232,13 +255,10 @@ class Runtime:
         return out
 
     def _apply(
-        self,
-        first_tenant: str | None,
-        ks: Sequence[int],
-        items: Sequence[tuple[str, str, Sequence[WirePing]]],
+        self, ks: Sequence[int], items: Sequence[tuple[str, str, Sequence[WirePing]]]
     ) -> list[dict[str, Any]]:
-        """One `upsert_many` over the pings of items ``ks``, in order; with ``first_tenant``
-        (one item, a courier not yet in the index) its attributes go in too."""
+        """One `upsert_many` over the pings of items ``ks``, in order; a courier not yet in
+        the index gets its attributes with its pings."""
         ids: list[str] = []
         pings: list[WirePing] = []
         tenants: dict[str, str] = {}
@@ -260,27 +280,12 @@ class Runtime:
         heading = [p.heading for p in pings]
         accuracy = [p.accuracy for p in pings]
         with self._lock:
-            first: dict[str, Any] = {}
-            if first_tenant is not None and ids and ids[0] not in self.index:
-                courier = self._couriers[ids[0]]
-                first = {
-                    "tenant": first_tenant,
-                    "vehicle": courier.vehicle,
-                    "capacity": courier.capacity,
-                    "status": self._pending_status.pop(ids[0], "idle"),
-                }
+            attrs = self._first_attributes(ids, tenants)
             result = self.index.upsert_many(
-                ids,
-                lats,
-                lngs,
-                ts,
-                speed=speed,
-                heading=heading,
-                accuracy=accuracy,
-                **first,
+                ids, lats, lngs, ts, speed=speed, heading=heading, accuracy=accuracy, **attrs
             )
         ok = np.flatnonzero(result.accepted)
-        out: list[dict[str, Any]] = [{"accepted": True} for _ in range(n)]
+        out: list[dict[str, Any]] = [ACCEPTED] * n
         if ok.size < n:
             for i, reason in enumerate(result.reasons):
                 if reason is not None:

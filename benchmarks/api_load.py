@@ -329,7 +329,7 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
                 time.sleep(0.2)
         yield proc.pid
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
