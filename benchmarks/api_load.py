@@ -78,9 +78,10 @@ class _Ack(msgspec.Struct):
 
 def _position(seed: int, t: float) -> tuple[float, float]:
     w, s, e, n = CITY_BBOX
-    lat0 = s + (n - s) * ((seed * 7919) % 1000) / 1000
+    lat0 = s + (n - s - 0.03) * ((seed * 7919) % 1000) / 1000
     lng0 = w + (e - w) * ((seed * 104729) % 1000) / 1000
-    return lat0 + SPEED_DEG_S * (t % 60), lng0
+    # back and forth along a meridian: continuous, so never faster than SPEED_DEG_S
+    return lat0 + SPEED_DEG_S * (300 - abs(t % 600 - 300)), lng0
 
 
 def _connect(url: str) -> Any:
@@ -362,16 +363,21 @@ def run(args: argparse.Namespace) -> LoadResult:
             rate = args.rate * len(part) / len(ids)
             dcfg = LoadConfig(couriers=part, rate=rate, **base)  # type: ignore[arg-type]
             procs.append(ctx.Process(target=_drivers_process, args=(dcfg, p * 100_000, *shared)))
-        for proc in procs:
-            proc.start()
-        for _ in procs:
-            ready.get(timeout=300)  # every client connected (and every console subscribed)
-        t0 = time.time() + 0.5
-        timing[:] = [t0, t0 + args.warmup, t0 + args.warmup + args.seconds]
-        go.set()
-        results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
-        for proc in procs:
-            proc.join(30)
+        try:
+            for proc in procs:
+                proc.start()
+            for _ in procs:
+                ready.get(timeout=300)  # every client connected (and every console subscribed)
+            t0 = time.time() + 0.5
+            timing[:] = [t0, t0 + args.warmup, t0 + args.warmup + args.seconds]
+            go.set()
+            results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
+        finally:
+            for proc in procs:
+                proc.join(30 if go.is_set() else 0)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
     drivers = [r for kind, r in results if kind == "drivers"]
     hist, ccounts = next(r for kind, r in results if kind == "consoles")
     accepted = sum(d["accepted"] for d in drivers)
