@@ -42,6 +42,13 @@ async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
 
+def bootstrap_tenant(store: Store, secret: str) -> None:
+    """Make sure a tenant owns ``secret`` as an API key (idempotent across restarts)."""
+    if store.tenant_for_api_key(secret) is None:
+        tenant = store.create_tenant("default")
+        store.create_api_key(tenant.id, "bootstrap", secret=secret)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -67,6 +74,8 @@ def create_app(
         owned = store is None
         opened = store if store is not None else open_store(settings.database_url)
         runtime = Runtime(settings, opened, clock=clock)
+        if settings.bootstrap_api_key is not None:
+            bootstrap_tenant(opened, settings.bootstrap_api_key.get_secret_value())
         runtime.load_fences()
         runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
@@ -92,11 +101,24 @@ def create_app(
         app.add_exception_handler(cls, problem_response)
     app.add_exception_handler(RequestValidationError, _validation_problem)
 
-    from api.routers import console_ws, couriers, dispatch, driver_ws, geofences, health, orders
+    from api.routers import (
+        console_page,
+        console_ws,
+        couriers,
+        dispatch,
+        driver_ws,
+        geofences,
+        health,
+        orders,
+        routes,
+        supply,
+    )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch):
+    for module in (couriers, geofences, orders, dispatch, routes, supply):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(console_page.router)
+    app.mount("/console", console_page.static_files(), name="console")
     return app

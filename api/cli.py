@@ -74,5 +74,66 @@ def db_prune(
     typer.echo(f"dropped {len(dropped)} partition(s){': ' if dropped else ''}{', '.join(dropped)}")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
+) -> None:
+    """Run the API under uvicorn (uvloop, httptools, websocket keepalive).
+
+    With no HEXDISPATCH_DATABASE_URL the embedded store is used and a tenant key is printed;
+    several workers need the PostGIS store, since each embedded store lives in one process.
+    """
+    import secrets
+
+    import uvicorn
+
+    from api.settings import Settings
+
+    settings = Settings()
+    if settings.database_url is None:
+        if workers > 1:
+            typer.echo("--workers > 1 needs HEXDISPATCH_DATABASE_URL (PostGIS)", err=True)
+            raise typer.Exit(2)
+        if settings.bootstrap_api_key is None:
+            key = "hdk_" + secrets.token_urlsafe(24)
+            os.environ["HEXDISPATCH_BOOTSTRAP_API_KEY"] = key
+            typer.echo(f"embedded store: tenant 'default', API key {key}")
+    if os.environ.get("HEXDISPATCH_TOKEN_SECRET") is None:
+        # Every worker must sign and check driver tokens with the same secret.
+        os.environ["HEXDISPATCH_TOKEN_SECRET"] = settings.token_secret.get_secret_value()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        ws_ping_interval=settings.ws_keepalive_s,
+        ws_ping_timeout=settings.ws_keepalive_s,
+        ws_max_size=settings.ws_max_message_bytes * 4,
+    )
+
+
+tenant_app = typer.Typer(help="Tenants and their API keys (PostGIS store).", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str = typer.Argument(..., help="The tenant's display name.")) -> None:
+    """Create a tenant and print its id and a new API key (shown once)."""
+    from store.factory import open_store
+
+    store = open_store(_database_url())
+    try:
+        tenant = store.create_tenant(name)
+        _, key = store.create_api_key(tenant.id, "cli")
+    finally:
+        store.close()
+    typer.echo(f"tenant {tenant.id}\napi key {key}")
+
+
 def main() -> None:
     app()

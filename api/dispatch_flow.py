@@ -84,7 +84,7 @@ class DispatchService:
                     dropoff_lng=order.dropoff_lng,
                     created_at=order.created_at,
                     size=order.size,
-                    priority=min(order.priority, 3),
+                    priority=order.priority,
                 )
             ]
         )

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from api.dispatch_flow import OfferNotYours
 from api.tokens import InvalidToken
+from dispatch import errors as dispatch_errors
 from orders import errors as order_errors
 from store import errors as store_errors
 
@@ -48,6 +49,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     store_errors.IdempotencyConflict: _CONFLICT,
     order_errors.IdempotencyConflict: _CONFLICT,
     store_errors.StaleVersion: _CONFLICT,
+    dispatch_errors.OfferConflict: _CONFLICT,
     store_errors.AlreadyExists: _CONFLICT,
     order_errors.IllegalTransition: _CONFLICT,
     order_errors.WrongCourier: Problem(403, "forbidden", "Not this courier's order"),

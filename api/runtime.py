@@ -55,6 +55,15 @@ def parse_bbox(values: Sequence[float], field: str = "bbox") -> Bbox:
     return (w, s, e, n)
 
 
+def parse_bbox_query(text: str, field: str = "bbox") -> Bbox:
+    """A ``min_lng,min_lat,max_lng,max_lat`` query parameter as a checked bbox."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidParameter(field, text, "need four comma-separated numbers") from None
+    return parse_bbox(values, field)
+
+
 def in_bbox(lat: float, lng: float, bbox: Bbox) -> bool:
     return bbox[0] <= lng <= bbox[2] and bbox[1] <= lat <= bbox[3]
 
@@ -117,10 +126,9 @@ class Runtime:
         self._pending_status: dict[str, str] = {}
         self._lock = threading.Lock()
         self.pings = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
-        """Websocket pings go through here: one index update per loop iteration."""
+        """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
         """Console delta frames: each published message encoded once for every console."""
-        """Websocket pings go through here: one index update per loop iteration."""
 
     # ------------------------------------------------------------------ couriers
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)
     tile_url: str | None = None
+    bootstrap_api_key: SecretStr | None = None
+    """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
+    store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:

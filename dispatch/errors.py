@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-Problem = tuple[str, Any, str]
-"""``(field, value, reason)``: one offending input value."""
-
-
-def _describe(problems: list[Problem], limit: int = 10) -> str:
-    shown = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems[:limit])
-    more = len(problems) - limit
-    return shown + (f"; and {more} more" if more > 0 else "")
+from geo.errors import FieldProblems, describe
+from geo.errors import Problem as Problem
 
 
 class DispatchError(Exception):
@@ -36,7 +30,7 @@ class _ProblemList:
         return self.problems[0][2]
 
 
-class InvalidInput(_ProblemList, DispatchError, ValueError):
+class InvalidInput(FieldProblems, DispatchError):
     """Input that fails validation; every problem found is reported at once.
 
     Parameters
@@ -49,8 +43,7 @@ class InvalidInput(_ProblemList, DispatchError, ValueError):
 
     def __init__(self, what: str, problems: list[Problem]) -> None:
         self.what = what
-        self.problems = problems
-        super().__init__(f"invalid {what}: {_describe(problems)}")
+        super().__init__(problems)
 
 
 class InvalidAssignmentInput(InvalidInput):
@@ -95,4 +88,4 @@ class OfferConflict(_ProblemList, DispatchError, RuntimeError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        super().__init__(f"offer refused: {_describe(problems)}")
+        super().__init__(f"offer refused: {describe(problems)}")

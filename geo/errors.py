@@ -9,20 +9,34 @@ class GeoError(ValueError):
     """Base of every error raised by `geo`."""
 
 
-class InvalidCoordinate(GeoError):
-    """A latitude or longitude that is not finite or out of range.
+Problem = tuple[str, Any, str]
+"""``(field, value, reason)``: one offending input value and why it was refused."""
+
+
+def describe(problems: list[Problem], limit: int = 10) -> str:
+    """The first ``limit`` problems as text (a batch can have thousands)."""
+    shown = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems[:limit])
+    more = len(problems) - limit
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+class FieldProblems(ValueError):
+    """Validation that collected every problem before raising once.
+
+    Shared by the domain packages' input errors so that the API maps all of them the same way.
+    ``field``, ``value`` and ``reason`` name the first problem.
 
     Parameters
     ----------
     problems
-        One ``(field, value, reason)`` triple per offending value; all of them are reported
-        at once so that a caller fixes its input in one round.
+        One ``(field, value, reason)`` triple per offending value.
     """
 
-    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
+    what = "input"
+
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        text = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems)
-        super().__init__(f"invalid coordinate: {text}")
+        super().__init__(f"invalid {self.what}: {describe(problems)}")
 
     @property
     def field(self) -> str:
@@ -31,6 +45,16 @@ class InvalidCoordinate(GeoError):
     @property
     def value(self) -> Any:
         return self.problems[0][1]
+
+    @property
+    def reason(self) -> str:
+        return self.problems[0][2]
+
+
+class InvalidCoordinate(FieldProblems, GeoError):
+    """A latitude or longitude that is not finite or out of range."""
+
+    what = "coordinate"
 
 
 class InvalidGeometry(GeoError):

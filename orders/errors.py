@@ -4,34 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from geo.errors import FieldProblems
+
 
 class OrdersError(ValueError):
     """Base of every error raised by `orders`."""
 
 
-class InvalidFields(OrdersError):
-    """Fields that fail validation; every problem is reported at once.
-
-    Parameters
-    ----------
-    problems
-        One ``(field, value, reason)`` triple per offending field.
-    """
-
-    what = "input"
-
-    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
-        self.problems = problems
-        text = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems)
-        super().__init__(f"invalid {self.what}: {text}")
-
-    @property
-    def field(self) -> str:
-        return self.problems[0][0]
-
-    @property
-    def value(self) -> Any:
-        return self.problems[0][1]
+class InvalidFields(FieldProblems, OrdersError):
+    """Fields that fail validation; every problem is reported at once (``problems``)."""
 
 
 class InvalidOrder(InvalidFields):

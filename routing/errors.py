@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from geo.errors import FieldProblems
+
 
 class RoutingError(ValueError):
     """Base of every error raised by `routing`."""
@@ -37,25 +39,8 @@ class InvalidInstance(FieldError):
         self.field = field
 
 
-class InvalidProblem(RoutingError):
-    """A routing problem whose vehicles, jobs, shipments or matrix are unusable.
+class InvalidProblem(FieldProblems, RoutingError):
+    """A routing problem whose vehicles, jobs, shipments or matrix are unusable; every problem
+    is reported at once (``problems``) so a caller fixes its input in one round."""
 
-    Parameters
-    ----------
-    problems
-        One ``(field, value, reason)`` triple per offending value, all reported at once so a
-        caller fixes its input in one round.
-    """
-
-    def __init__(self, problems: list[tuple[str, Any, str]]) -> None:
-        self.problems = problems
-        text = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems)
-        super().__init__(f"invalid routing problem: {text}")
-
-    @property
-    def field(self) -> str:
-        return self.problems[0][0]
-
-    @property
-    def value(self) -> Any:
-        return self.problems[0][1]
+    what = "routing problem"

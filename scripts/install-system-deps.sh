@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs (PostgreSQL 15 server + PostGIS 3) when missing.
-# As root: apt-get installs them non-interactively. Otherwise it prints exactly what to install and
-# fails in CI (CI=true), where the PostGIS tests must run; elsewhere those tests are then skipped.
+# Installs the Debian packages the test suite needs (PostgreSQL 15 server + PostGIS 3, chromium for
+# the console's browser tests) when missing. As root: apt-get installs them non-interactively.
+# Otherwise it prints exactly what to install and fails in CI (CI=true), where the PostGIS and
+# browser tests must run; elsewhere those tests are then skipped.
 set -euo pipefail
 
-PACKAGES=(postgresql-15 postgresql-15-postgis-3)
+PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -22,7 +23,7 @@ give_up() {
     echo "  $1" >&2
     case "${CI:-}" in
         1 | true | TRUE | yes) exit 1 ;;
-        *) echo "  (the tests marked postgis will be skipped)" >&2; exit 0 ;;
+        *) echo "  (the tests marked postgis or browser will be skipped)" >&2; exit 0 ;;
     esac
 }
 

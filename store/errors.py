@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-Problem = tuple[str, Any, str]
+from geo.errors import FieldProblems
+from geo.errors import Problem as Problem
 
 
 class StoreError(Exception):
@@ -31,17 +32,8 @@ class AlreadyExists(StoreError, ValueError):
         super().__init__(f"{kind} with {field}={value!r} already exists")
 
 
-class InvalidRecord(StoreError, ValueError):
+class InvalidRecord(FieldProblems, StoreError):
     """Input fields the store refuses before touching the database; lists every problem."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        text = "; ".join(f"{field}={value!r}: {reason}" for field, value, reason in problems)
-        super().__init__(f"invalid input: {text}")
-
-    @property
-    def field(self) -> str:
-        return self.problems[0][0]
 
 
 class OutsideServiceZone(StoreError, ValueError):

@@ -144,7 +144,8 @@ def float_column(name: str, value: Any, n: int, *, optional: bool) -> FloatArray
         return np.full(n, float(value))
     items = _items(name, value, n)
     plain = np.asarray(items)
-    if plain.dtype.kind in "fiu" and plain.shape == (n,):
+    # numpy would read True as 1; bools are not numbers here.
+    if plain.dtype.kind in "fiu" and plain.shape == (n,) and bool not in set(map(type, items)):
         return plain.astype(np.float64)
     out = np.empty(n, dtype=np.float64)
     for i, v in enumerate(items):

@@ -269,30 +269,37 @@ class FenceEngine:
         bounds = (seg_minx, seg_miny, seg_maxx, seg_maxy)
         slots = self._relevant(rows, hits[1], may_cross, bounds)
         members = self._classify(hits, slots, obs.lats, obs.lngs)
+        # Segments that may cross any fence: they left their cell (or, per fence below, lie in
+        # one of its boundary cells). Each fence then works on a few subsets, not every ping.
+        pool = np.flatnonzero(may_cross & moved)
+        position = None
+        if rows.size > 64:
+            position = np.full(self._capacity, -1, dtype=np.int64)
+            position[rows] = np.arange(rows.size)
         for s, (now_in, on_edge) in zip(slots, members, strict=True):
             f = self._order[s]
             if f.tenant_code:
                 now_in &= obs.tenant_codes == f.tenant_code
-            was_in = f.inside[rows]
-            enter = np.flatnonzero(now_in & ~was_in)
-            leave = np.flatnonzero(was_in & ~now_in)
-            stay = np.flatnonzero(now_in & was_in)
+            now_idx = np.flatnonzero(now_in)
+            stays = f.inside[rows[now_idx]]
+            enter = now_idx[~stays]
+            stay = now_idx[stays]
+            was_idx = self._pinged_members(f, rows, position)
+            leave = was_idx[~now_in[was_idx]]
             minx, miny, maxx, maxy = f.bounds
-            near = moved.copy()
-            near[on_edge] = True
-            candidates = np.flatnonzero(
-                may_cross
-                & near
-                & ~was_in
-                & ~now_in
-                & (seg_maxx >= minx)
-                & (seg_minx <= maxx)
-                & (seg_maxy >= miny)
-                & (seg_miny <= maxy)
-            )
+            edge = on_edge[may_cross[on_edge] & ~moved[on_edge]]
+            candidates = np.concatenate([pool, edge])
+            candidates = candidates[
+                (seg_maxx[candidates] >= minx)
+                & (seg_minx[candidates] <= maxx)
+                & (seg_maxy[candidates] >= miny)
+                & (seg_miny[candidates] <= maxy)
+            ]
+            candidates = candidates[~now_in[candidates] & ~f.inside[rows[candidates]]]
             if f.tenant_code and candidates.size:
                 candidates = candidates[obs.tenant_codes[candidates] == f.tenant_code]
             if candidates.size:
+                candidates.sort()
                 coords = np.stack(
                     [
                         np.column_stack([obs.prev_lngs[candidates], obs.prev_lats[candidates]]),
@@ -320,6 +327,16 @@ class FenceEngine:
                     f.dwelled[rows[due]] = True
                     events.extend(_events(EventKind.DWELL, f, due, obs, ids))
         return events
+
+    def _pinged_members(self, f: FenceState, rows: IntArray, position: IntArray | None) -> IntArray:
+        """Indices (into ``rows``) of the pinged rows currently inside ``f``, ascending.
+
+        ``position`` maps row -> index in ``rows`` (-1 elsewhere); with it, a large batch scans
+        the fence's members once instead of gathering every pinged row."""
+        if position is None:
+            return np.flatnonzero(f.inside[rows])
+        found = position[np.flatnonzero(f.inside)]
+        return np.sort(found[found >= 0])
 
     def _relevant(
         self,

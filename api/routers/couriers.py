@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, TenantDep
 from api.messages import WirePing
-from api.runtime import in_bbox, parse_bbox
+from api.runtime import in_bbox, parse_bbox_query
 from api.tokens import issue_driver_token
 
 router = APIRouter(tags=["couriers"])
@@ -75,13 +75,7 @@ def list_couriers(
     ] = None,
     status: Literal["idle", "busy", "offline"] | None = None,
 ) -> dict[str, Any]:
-    box = None
-    if bbox is not None:
-        try:
-            values = [float(v) for v in bbox.split(",")]
-        except ValueError:
-            values = []
-        box = parse_bbox(values if values else [bbox])
+    box = None if bbox is None else parse_bbox_query(bbox)
     out = []
     for courier in runtime.store.list_couriers(tenant.id):
         view = _view(runtime, courier)

@@ -16,6 +16,7 @@ from api.messages import (
     decode_driver,
     error_message,
 )
+from api.problems import problem_for
 from api.runtime import Runtime
 from api.tokens import InvalidToken, verify_driver_token
 from api.ws_common import CLOSE_UNAUTHORIZED, Writer, bearer, receive_frame
@@ -71,7 +72,11 @@ async def driver_socket(ws: WebSocket) -> None:
                         accept=isinstance(msg, AcceptMessage),
                     )
                     await writer.send({**reply, "id": msg.id})
-            except (ValueError, LookupError, PermissionError) as exc:
+            except Exception as exc:
+                # A refused request (any error the problem table maps) answers this message;
+                # anything else is a bug and ends the connection.
+                if problem_for(exc) is None:
+                    raise
                 await writer.send_raw(error_message(str(exc), type(exc).__name__, msg.id))
     except WebSocketDisconnect:
         return

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api import order_flow
 from api.deps import RuntimeDep, TenantDep
+from dispatch.model import MAX_PRIORITY
 from orders import lifecycle
 from orders.idempotency import fingerprint
 from orders.lifecycle import OrderDraft
@@ -34,7 +35,7 @@ class OrderIn(BaseModel):
     pickup: PointIn
     dropoff: PointIn
     size: int = Field(default=1, ge=1, le=1000)
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
     amount_minor: int = Field(default=0, ge=0)
     currency: str = Field(default="KES", pattern=r"^[A-Z]{3}$")
     pickup_window: WindowIn | None = None

@@ -146,3 +146,24 @@ def test_assign_by_hand_and_cancel_withdraws(
         == "cancelled"
     )
     assert client.post("/v1/dispatch/run", headers=tenant_a.auth).json()["unassigned"] == {}
+
+
+def test_accepting_an_expired_offer_is_a_conflict_and_the_socket_survives(
+    client: TestClient, tenant_a: Tenant, clock: Clock
+) -> None:
+    _setup(client, tenant_a, clock, {"a": (-1.291, 36.821)})
+    _order(client, tenant_a)
+    offer = client.post("/v1/dispatch/run", headers=tenant_a.auth).json()["offers"][0]
+    clock.now += 31
+    r = client.post(f"/v1/offers/{offer['offer_id']}/accept", headers=tenant_a.auth)
+    assert r.status_code in (404, 409), r.text
+    token = client.post("/v1/couriers/a/token", headers=tenant_a.auth).json()["token"]
+    with client.websocket_connect(f"/v1/ws/driver?token={token}") as driver:
+        driver.send_text(json.dumps({"type": "accept", "offer_id": offer["offer_id"]}))
+        assert json.loads(driver.receive_text())["type"] == "error"
+        driver.send_text(
+            json.dumps(
+                {"type": "pings", "pings": [{"lat": -1.291, "lng": 36.821, "ts": clock.now}]}
+            )
+        )
+        assert json.loads(driver.receive_text())["type"] == "ack"

@@ -145,6 +145,12 @@ def test_batch_shape_errors_raise_before_anything_applies() -> None:
     assert len(index) == 0 and not index.rejections
 
 
+def test_bools_are_not_coordinates() -> None:
+    index = make()
+    res = index.upsert_many(["a", "b"], [True, 1.0], [0.0, 0.0], NOW)
+    assert res.reasons == [Reason.INVALID_COORDINATE, None]
+
+
 def test_numpy_batch_and_scalar_ts() -> None:
     index = make()
     ids = np.arange(5)
