@@ -271,6 +271,7 @@ class LoadResult:
     seconds: float
     target_rate: float
     coalesce_s: float
+    gc: str
     pings_per_s: float
     messages_per_s: float
     rejected: int
@@ -317,6 +318,7 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
     ]  # fmt: skip
     if args.cprofile:
         cmd += ["--cprofile", args.cprofile]
+    cmd += ["--gc", args.gc]
     proc = subprocess.Popen(cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     try:
         deadline = time.time() + 60
@@ -389,6 +391,7 @@ def run(args: argparse.Namespace) -> LoadResult:
         seconds=args.seconds,
         target_rate=args.rate,
         coalesce_s=args.coalesce,
+        gc=args.gc,
         pings_per_s=round(accepted / args.seconds, 1),
         messages_per_s=round(sum(d["messages"] for d in drivers) / args.seconds, 1),
         rejected=sum(d["rejected"] for d in drivers),
@@ -416,6 +419,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--driver-processes", type=int, default=2)
     p.add_argument("--coalesce", type=float, default=0.05, help="server console tick, seconds")
     p.add_argument("--cprofile", help="write a cProfile of the server here")
+    p.add_argument(
+        "--gc",
+        choices=["default", "tuned", "off"],
+        default="default",
+        help="the server's garbage collector settings",
+    )
     p.add_argument("--pid-file", help="write the server pid here (for py-spy)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
