@@ -324,6 +324,9 @@ def _ruin_and_recreate(
     """
     rng = random.Random(len(model.vehicles))
     best = search.run(name, model, RUIN_ROUND_S, start=plan, metaheuristic="GREEDY_DESCENT")
+    if best is None and until - time.monotonic() > 0.05:
+        # Seen under heavy CPU load: the first restore fails at once; do not leave time unused.
+        return search.run(f"{name}:fallback", model, until - time.monotonic(), start=plan)
     failures = 0
     # A round needs a few tens of milliseconds at least; shorter ones would only spin.
     while best is not None and until - time.monotonic() > 0.05 and search.remaining() > 0.05:
