@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint typecheck pytest bench bench-routing fmt clean
+.PHONY: venv sysdeps demo test lint typecheck pytest bench bench-routing fmt clean
 
 venv: $(STAMP)
 
@@ -24,13 +24,17 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+# PostgreSQL 15 + PostGIS for the PostGIS tests: installed when missing (root), else explained.
+sysdeps:
+	./scripts/install-system-deps.sh
+
+pytest: venv sysdeps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-bench: venv
-	$(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
+bench: venv sysdeps
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest benchmarks -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,max,rounds -o testpaths=benchmarks $(BENCH_ARGS)
 
 # The full routing comparison: both suites, 10 s per instance, against VROOM (about 40 minutes).
 bench-routing: venv

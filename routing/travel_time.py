@@ -16,11 +16,13 @@ FloatArray = npt.NDArray[np.float64]
 DEFAULT_SPEEDS_MPS: dict[str, float] = {
     "walk": 1.4,
     "bicycle": 4.5,
+    "bike": 4.5,
     "motorbike": 8.5,
     "car": 7.5,
     "van": 6.5,
 }
-"""Average door-to-door speeds in m/s per vehicle type (urban traffic, stops included)."""
+"""Average door-to-door speeds in m/s per vehicle type (urban traffic, stops included);
+``bike`` is the store's default name for a bicycle."""
 
 
 class UnknownVehicle(ValueError):

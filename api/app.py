@@ -1,0 +1,102 @@
+"""The FastAPI application factory: `uvicorn --factory api.app:create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from api.problems import PROBLEM_JSON, PROBLEMS, problem_response
+from api.runtime import Runtime
+from api.settings import Settings
+from dispatch.scheduler import BatchScheduler
+from store.factory import open_store
+from store.interface import Store
+
+
+async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or "body",
+            "value": err.get("input")
+            if isinstance(err.get("input"), (str, int, float, bool))
+            else None,
+            "reason": err.get("msg", ""),
+        }
+        for err in exc.errors()
+    ]
+    body = {
+        "type": "https://hexdispatch.dev/problems/invalid-input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+        "instance": request.url.path,
+        "errors": errors,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """Build the app; the store opens and background work starts in the lifespan, not here.
+
+    Parameters
+    ----------
+    settings
+        Read from the environment (``HEXDISPATCH_*``) when omitted.
+    store
+        An already-open store (tests); by default the one ``settings.database_url`` names, or the
+        embedded in-memory store.
+    clock
+        UTC epoch seconds; injectable for tests.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        opened = store if store is not None else open_store(settings.database_url)
+        runtime = Runtime(settings, opened, clock=clock)
+        runtime.load_fences()
+        runtime.dispatch.load_pool(runtime.store_tenants())
+        app.state.runtime = runtime
+        scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
+        if settings.dispatch_auto:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            if owned:
+                opened.close()
+            else:
+                opened.flush_positions()
+
+    app = FastAPI(
+        title="hexdispatch",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Geospatial dispatch and tracking engine.",
+    )
+    for cls in PROBLEMS:
+        app.add_exception_handler(cls, problem_response)
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+
+    from api.routers import console_ws, couriers, dispatch, driver_ws, geofences, health, orders
+
+    app.include_router(health.router)
+    app.include_router(driver_ws.router)
+    app.include_router(console_ws.router)
+    for module in (couriers, geofences, orders, dispatch):
+        app.include_router(module.router, prefix="/v1")
+    return app

@@ -1,0 +1,355 @@
+"""The server's live state: store, live index, fan-out hub; shared by REST and websockets."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from shapely.geometry import box
+
+from api.dispatch_flow import DispatchService
+from api.messages import WirePing, epoch_seconds
+from api.settings import Settings
+from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
+from geo.errors import InvalidParameter
+from store.errors import NotFound
+from store.interface import Store
+from store.records import Courier, GeofenceRecord
+from tracking import LiveIndex
+from tracking.fences import FenceEvent
+from tracking.hub import Hub, Message
+
+OPEN_STATES = ("created", "offered", "assigned", "picked_up")
+SNAPSHOT_ORDERS = 1000
+"""Per state, the newest orders a console snapshot considers."""
+
+Bbox = tuple[float, float, float, float]
+"""``(min_lng, min_lat, max_lng, max_lat)``, GeoJSON order."""
+
+
+def parse_bbox(values: Sequence[float], field: str = "bbox") -> Bbox:
+    """Check a GeoJSON-order bbox; it must not cross the antimeridian (split it instead)."""
+    if len(values) != 4:
+        raise InvalidParameter(field, list(values), "need [min_lng, min_lat, max_lng, max_lat]")
+    w, s, e, n = (float(v) for v in values)
+    if not all(math.isfinite(v) for v in (w, s, e, n)):
+        raise InvalidParameter(field, list(values), "not finite")
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise InvalidParameter(
+            field,
+            list(values),
+            "need -180 <= min_lng <= max_lng <= 180 and -90 <= min_lat <= max_lat <= 90",
+        )
+    return (w, s, e, n)
+
+
+def in_bbox(lat: float, lng: float, bbox: Bbox) -> bool:
+    return bbox[0] <= lng <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+
+@dataclass
+class Metrics:
+    """Counters exposed at /metrics (Prometheus text format)."""
+
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self.lock:
+            self.counters[key] = self.counters.get(key, 0.0) + value
+
+    def render(self, gauges: dict[str, float]) -> str:
+        lines: list[str] = []
+        with self.lock:
+            items = sorted(self.counters.items())
+        seen: set[str] = set()
+        for (name, labels), value in items:
+            if name not in seen:
+                lines.append(f"# TYPE {name} counter")
+                seen.add(name)
+            label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+            lines.append(f"{name}{{{label_text}}} {value:g}" if labels else f"{name} {value:g}")
+        for name, value in sorted(gauges.items()):
+            lines.append(f"# TYPE {name} gauge")
+            lines.append(f"{name} {value:g}")
+        return "\n".join(lines) + "\n"
+
+
+class Runtime:
+    """Everything a request handler needs besides its own input.
+
+    Pings never touch the database on their way in: the courier → tenant map is cached, the
+    index update is in memory, and accepted positions go to the store's batched track buffer.
+    """
+
+    def __init__(
+        self, settings: Settings, store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.index = LiveIndex(resolution=settings.h3_resolution, clock=clock)
+        self.hub = Hub(max_queue=settings.ws_send_queue)
+        self.metrics = Metrics()
+        self.console_resolution = check_resolution(settings.console_resolution)
+        self.dispatch = DispatchService(
+            store,
+            self.index,
+            self.hub,
+            self.publish_order,
+            offer_timeout_s=settings.offer_timeout_s,
+            clock=clock,
+        )
+        self._couriers: dict[str, Courier] = {}
+        self._pending_status: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ couriers
+
+    def courier_of_tenant(self, tenant_id: str, courier_id: str) -> Courier:
+        """The courier when it belongs to the tenant; another tenant's courier is NotFound."""
+        return self.store.get_courier(tenant_id, courier_id)
+
+    def cached_courier(self, tenant_id: str, courier_id: str) -> Courier:
+        """The courier from a cache filled on first use (no store round trip per ping);
+        another tenant's courier is NotFound."""
+        courier = self._couriers.get(courier_id)
+        if courier is None:
+            courier = self.store.get_courier(tenant_id, courier_id)
+            self.register_courier(courier)
+        if courier.tenant_id != tenant_id:
+            raise NotFound("courier", courier_id)
+        return courier
+
+    def register_courier(self, courier: Courier) -> None:
+        self._couriers[courier.id] = courier
+
+    def set_courier_status(self, tenant_id: str, courier: Courier, status: str) -> None:
+        """Set idle / busy / offline; kept until the first ping when the courier has none."""
+        with self._lock:
+            if courier.id in self.index:
+                self.index.set_attrs(courier.id, status=status)
+            else:
+                self._pending_status[courier.id] = status
+        self.publish_courier(tenant_id, courier.id)
+
+    # ------------------------------------------------------------------ geofences
+
+    def load_fences(self) -> None:
+        """Put every active fence of every tenant into the live index (at start-up)."""
+        for tenant_id in self.store_tenants():
+            for record in self.store.list_geofences(tenant_id, active=True):
+                self.sync_fence(record)
+
+    def store_tenants(self) -> list[str]:
+        return [t.id for t in self.store.list_tenants()]
+
+    def sync_fence(self, record: GeofenceRecord) -> None:
+        """Mirror a stored fence into the live index (replacing any earlier version)."""
+        with self._lock:
+            events: list[FenceEvent] = []
+            if self.index.has_fence(record.id):
+                events += self.index.remove_fence(record.id)
+            if record.active:
+                events += self.index.add_fence(
+                    record.id, record.geometry, kind=record.kind, tenant=record.tenant_id
+                )
+        self.publish_fence_events(record.tenant_id, events)
+
+    def drop_fence(self, tenant_id: str, fence_id: str) -> None:
+        with self._lock:
+            events = self.index.remove_fence(fence_id) if self.index.has_fence(fence_id) else []
+        self.publish_fence_events(tenant_id, events)
+
+    def answer_offer(
+        self, tenant_id: str, courier_id: str, offer_id: str, *, accept: bool
+    ) -> dict[str, Any]:
+        """A driver accepts or rejects an offer made to its courier."""
+        order = self.dispatch.answer(tenant_id, courier_id, offer_id, accept=accept)
+        return {"type": "answered", "offer_id": offer_id, "order": self.order_message(order)}
+
+    # ------------------------------------------------------------------ pings
+
+    def ingest(
+        self, tenant_id: str, courier_id: str, pings: Sequence[WirePing]
+    ) -> list[dict[str, Any]]:
+        """Apply a courier's pings in order; per ping ``{"accepted": bool, "reason"?: str}``."""
+        courier = self.cached_courier(tenant_id, courier_id)
+        n = len(pings)
+        ts = np.empty(n)
+        bad_ts: list[int] = []
+        for i, p in enumerate(pings):
+            try:
+                ts[i] = epoch_seconds(p.ts)
+            except ValueError:
+                ts[i] = math.nan
+                bad_ts.append(i)
+        lats = [p.lat for p in pings]
+        lngs = [p.lng for p in pings]
+        with self._lock:
+            first: dict[str, Any] = {}
+            if courier_id not in self.index:
+                first = {
+                    "tenant": tenant_id,
+                    "vehicle": courier.vehicle,
+                    "capacity": courier.capacity,
+                    "status": self._pending_status.pop(courier_id, "idle"),
+                }
+            result = self.index.upsert_many(
+                [courier_id] * n,
+                lats,
+                lngs,
+                ts,
+                speed=[p.speed for p in pings],
+                heading=[p.heading for p in pings],
+                accuracy=[p.accuracy for p in pings],
+                **first,
+            )
+        reasons = result.reasons
+        out: list[dict[str, Any]] = []
+        ok: list[int] = []
+        for i, reason in enumerate(reasons):
+            if reason is None:
+                out.append({"accepted": True})
+                ok.append(i)
+            else:
+                out.append({"accepted": False, "reason": str(reason)})
+                self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
+        self.metrics.inc("hexdispatch_pings_accepted_total", len(ok))
+        if ok:
+            self.store.append_positions(
+                [courier_id] * len(ok),
+                ts[ok],
+                [lats[i] for i in ok],
+                [lngs[i] for i in ok],
+                [np.nan if pings[i].speed is None else pings[i].speed for i in ok],
+                [np.nan if pings[i].heading is None else pings[i].heading for i in ok],
+                [np.nan if pings[i].accuracy is None else pings[i].accuracy for i in ok],
+            )
+            self.publish_courier(tenant_id, courier_id)
+        self.publish_fence_events(tenant_id, result.events)
+        return out
+
+    # ------------------------------------------------------------------ fan-out
+
+    def courier_message(self, courier_id: Hashable) -> Message | None:
+        try:
+            state = self.index.get(courier_id)
+        except LookupError:
+            return None
+        return {
+            "type": "courier",
+            "id": state.courier_id,
+            "lat": state.lat,
+            "lng": state.lng,
+            "ts": state.ts,
+            "status": state.status,
+            "heading": state.heading,
+            "speed": state.speed,
+            "vehicle": state.vehicle,
+            "load": state.load,
+            "capacity": state.capacity,
+        }
+
+    def publish_courier(self, tenant_id: str, courier_id: str) -> None:
+        msg = self.courier_message(courier_id)
+        if msg is None:
+            return
+        coarse = cell_of(msg["lat"], msg["lng"], self.console_resolution)
+        self.hub.publish_position(
+            tenant_id, courier_id, [("cell", coarse), ("courier", courier_id)], msg
+        )
+
+    def publish_fence_events(self, tenant_id: str, events: Sequence[FenceEvent]) -> None:
+        for event in events:
+            msg = self.courier_message(event.courier_id) or {}
+            payload: Message = {
+                "type": "fence_event",
+                "event": str(event.kind),
+                "fence_id": event.fence_id,
+                "courier_id": event.courier_id,
+                "ts": event.ts,
+                "lat": msg.get("lat"),
+                "lng": msg.get("lng"),
+            }
+            topics: list[tuple[str, Hashable]] = [("courier", event.courier_id), ("fences", "*")]
+            if msg:
+                topics.append(("cell", cell_of(msg["lat"], msg["lng"], self.console_resolution)))
+            self.hub.publish_event(tenant_id, topics, payload)
+            self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
+
+    def order_message(self, order: Any) -> Message:
+        return {
+            "type": "order",
+            "id": order.id,
+            "state": order.state,
+            "courier_id": order.courier_id,
+            "pickup": [order.pickup_lng, order.pickup_lat],
+            "dropoff": [order.dropoff_lng, order.dropoff_lat],
+            "version": order.version,
+        }
+
+    def publish_order(self, tenant_id: str, order: Any) -> None:
+        msg = self.order_message(order)
+        cells = {
+            cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),
+            cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
+        }
+        topics: list[tuple[str, Hashable]] = [("order", order.id), *(("cell", c) for c in cells)]
+        if order.courier_id:
+            topics.append(("courier", order.courier_id))
+        self.hub.publish_event(tenant_id, topics, msg)
+
+    # ------------------------------------------------------------------ console views
+
+    def cells_for_bbox(self, bbox: Bbox) -> list[int]:
+        interior, boundary = polygon_cover(box(*bbox), self.console_resolution)
+        cells = set(interior.tolist()) | set(boundary.tolist())
+        if not cells:
+            w, s, e, n = bbox
+            cells.add(cell_of((s + n) / 2, (w + e) / 2, self.console_resolution))
+        return sorted(cells)
+
+    def couriers_in_cells(self, tenant_id: str, cells: Sequence[int]) -> list[Message]:
+        """Latest state of the tenant's couriers inside the given coarse cells."""
+        wanted = np.asarray(sorted(set(cells)), dtype=np.int64)
+        rows = self.index.snapshot(tenant=tenant_id)
+        if not len(rows.courier_ids):
+            return []
+        coarse = parent_cells(rows.cells, self.console_resolution)
+        keep = np.flatnonzero(np.isin(coarse, wanted))
+        out = []
+        for i in keep.tolist():
+            msg = self.courier_message(rows.courier_ids[i])
+            if msg is not None:
+                out.append(msg)
+        return out
+
+    def console_snapshot(self, tenant_id: str, cells: Sequence[int]) -> dict[str, Any]:
+        """What a console needs to draw its viewport before deltas: couriers, open orders
+        touching the cells, and the tenant's active fences."""
+        wanted = set(cells)
+        orders = []
+        for state in OPEN_STATES:
+            for order in self.store.list_orders(tenant_id, state=state, limit=SNAPSHOT_ORDERS):
+                ends = {
+                    cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),
+                    cell_of(order.dropoff_lat, order.dropoff_lng, self.console_resolution),
+                }
+                if ends & wanted:
+                    orders.append(self.order_message(order))
+        fences = [
+            {"id": f.id, "kind": f.kind, "name": f.name, "geometry": f.geometry}
+            for f in self.store.list_geofences(tenant_id, active=True)
+        ]
+        return {
+            "couriers": self.couriers_in_cells(tenant_id, cells),
+            "orders": orders,
+            "fences": fences,
+        }

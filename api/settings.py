@@ -1,0 +1,50 @@
+"""Settings: one pydantic-settings class (`HEXDISPATCH_` prefix), built by the app factory."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UNSAFE_SECRETS = frozenset({"changethis", "secret", "password", "hexdispatch", "test"})
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment.
+
+    Outside ``environment="local"`` the token secret must be set, long and not a well-known
+    placeholder: a guessable secret lets anyone mint driver tokens.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEXDISPATCH_", extra="ignore")
+
+    environment: Literal["local", "staging", "production"] = "local"
+    database_url: str | None = None
+    token_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    driver_token_ttl_s: int = Field(default=12 * 3600, gt=0)
+    h3_resolution: int = Field(default=9, ge=0, le=15)
+    console_resolution: int = Field(default=6, ge=0, le=15)
+    coalesce_interval_s: float = Field(default=0.25, gt=0)
+    ws_max_message_bytes: int = Field(default=64 * 1024, gt=0)
+    ws_send_queue: int = Field(default=1000, gt=0)
+    ws_keepalive_s: float = Field(default=20.0, gt=0)
+    dispatch_window_s: float = Field(default=2.0, gt=0)
+    dispatch_auto: bool = True
+    """Run dispatch every window in the background (tests turn it off and call the endpoint)."""
+    offer_timeout_s: float = Field(default=30.0, gt=0)
+    track_flush_rows: int = Field(default=5000, gt=0)
+    track_flush_interval_s: float = Field(default=0.2, gt=0)
+    tile_url: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secret(self) -> Settings:
+        if self.environment != "local":
+            value = self.token_secret.get_secret_value()
+            if value.lower() in UNSAFE_SECRETS or len(value) < 32:
+                raise ValueError(
+                    "HEXDISPATCH_TOKEN_SECRET must be set to at least 32 random characters "
+                    f"when environment={self.environment!r}"
+                )
+        return self

@@ -1,0 +1,82 @@
+"""What both websocket endpoints share: credentials, frame limits, the hub writer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from api.messages import encode
+from api.runtime import Runtime
+from tracking.hub import CLOSE_SLOW_CONSUMER, Subscriber
+
+CLOSE_UNAUTHORIZED = 4401
+"""Missing, forged or expired credentials (sent right after the handshake)."""
+CLOSE_TOO_BIG = 1009
+"""A frame above ``ws_max_message_bytes``."""
+
+
+def bearer(ws: WebSocket, query_name: str) -> str | None:
+    """The credential from ``Authorization: Bearer`` or, for browsers, a query parameter."""
+    header = ws.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    return ws.query_params.get(query_name)
+
+
+async def receive_frame(ws: WebSocket, limit: int) -> bytes | str | None:
+    """The next text or binary frame; None once the client has gone or the frame was too big
+    (the connection is then closed)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    data: bytes | str | None = message.get("text")
+    if data is None:
+        data = message.get("bytes") or b""
+    if len(data) > limit:
+        await ws.close(CLOSE_TOO_BIG, f"message over {limit} bytes")
+        return None
+    return data
+
+
+class Writer:
+    """Sends what the hub holds for one subscriber, at most once per interval (coalescing)."""
+
+    def __init__(self, ws: WebSocket, runtime: Runtime, interval_s: float) -> None:
+        self.ws = ws
+        self.runtime = runtime
+        self.interval_s = interval_s
+        self.loop = asyncio.get_running_loop()
+        self.wake = asyncio.Event()
+        self.sub: Subscriber | None = None
+        self.send_lock = asyncio.Lock()
+
+    def wakeup(self) -> None:
+        """Called by publishers, possibly from another thread."""
+        self.loop.call_soon_threadsafe(self.wake.set)
+
+    async def send(self, payload: object) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(encode(payload).decode())
+
+    async def send_raw(self, data: bytes) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(data.decode())
+
+    async def run(self) -> None:
+        assert self.sub is not None
+        sub = self.sub
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if sub.overflowed:
+                    self.runtime.metrics.inc("hexdispatch_ws_slow_consumer_closes_total")
+                    await self.ws.close(CLOSE_SLOW_CONSUMER, "too far behind")
+                    return
+                batch = self.runtime.hub.drain(sub)
+                if batch:
+                    await self.send({"type": "delta", "messages": batch})
+                await asyncio.sleep(self.interval_s)

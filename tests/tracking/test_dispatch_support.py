@@ -1,0 +1,82 @@
+"""What dispatch reads from the live index: unordered row pairs, attribute columns, skills and
+idle time."""
+
+import numpy as np
+import pytest
+
+from tests.tracking.test_live_index import NOW, city
+from tracking import InvalidAttribute, InvalidQuery, LiveIndex, Reason
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "idle"}, {"tenant": "t1", "vehicle": "bike"}, {"min_free_capacity": 2}],
+)
+def test_radius_pairs_are_within_many_unordered(filters: dict[str, object]) -> None:
+    index, _, _, _ = city()
+    rng = np.random.default_rng(3)
+    q_la = -1.29 + rng.uniform(-0.03, 0.03, 50)
+    q_ln = 36.82 + rng.uniform(-0.03, 0.03, 50)
+    radii = rng.uniform(0, 2500, 50)
+    want = index.within_many(q_la, q_ln, radii, **filters)  # type: ignore[arg-type]
+    got = index.radius_pairs(q_la, q_ln, radii, **filters)  # type: ignore[arg-type]
+    mine = zip(got.query_idx.tolist(), got.rows.tolist(), got.metres.tolist(), strict=True)
+    theirs = zip(want.query_idx.tolist(), want.rows.tolist(), want.metres.tolist(), strict=True)
+    assert sorted(mine) == sorted(theirs)
+    assert want.query_idx.size > 0
+
+
+def test_columns_agree_with_get_and_mark_stale_couriers_offline() -> None:
+    index, _, _, clock = city(n=40)
+    index.set_attrs(3, skills={"alcohol"}, idle_since=NOW - 60)
+    rows = index.radius_pairs([-1.29], [36.82], 10_000.0).rows
+    cols = index.columns(rows)
+    for i, cid in enumerate(cols.ids.tolist()):
+        state = index.get(cid)
+        assert (cols.lat[i], cols.lng[i]) == (state.lat, state.lng)
+        assert cols.status[i] == state.status
+        assert cols.tenant[i] == state.tenant and cols.vehicle[i] == state.vehicle
+        assert (cols.capacity[i], cols.load[i]) == (state.capacity, state.load)
+        assert cols.skills[i] == state.skills
+        idle = None if np.isnan(cols.idle_since[i]) else cols.idle_since[i]
+        assert idle == state.idle_since
+    assert index.get(3).skills == frozenset({"alcohol"}) and index.get(3).idle_since == NOW - 60
+    clock[0] = NOW + 301
+    assert set(index.columns(rows).status.tolist()) == {"offline"}
+
+
+def test_columns_reject_rows_without_a_courier() -> None:
+    index, _, _, _ = city(n=5)
+    with pytest.raises(InvalidQuery) as info:
+        index.columns([0, 99])
+    assert info.value.field == "rows" and info.value.value == 99
+    index.remove(2)
+    with pytest.raises(InvalidQuery):
+        index.columns([2])
+
+
+def test_skills_and_idle_since_through_every_write_path() -> None:
+    index = LiveIndex(clock=lambda: NOW)
+    index.upsert("a", 0.0, 0.0, NOW, skills={"cold"}, idle_since=NOW - 5)
+    assert index.get("a").skills == frozenset({"cold"})
+    batch = index.upsert_many(
+        ["b", "c", "d"],
+        [0.0, 0.0, 0.0],
+        [0.001, 0.002, 0.003],
+        NOW,
+        skills=[["alcohol", "cold"], None, "not-a-set"],
+        idle_since=[NOW - 1, None, NOW - 2],
+    )
+    assert batch.reasons == [None, None, Reason.INVALID_ATTRIBUTE]
+    assert index.get("b").skills == frozenset({"alcohol", "cold"})
+    assert index.get("c").skills == frozenset() and index.get("c").idle_since is None
+    index.upsert_many(["b", "c"], [0.0, 0.0], [0.001, 0.002], NOW + 1, skills={"x"})
+    assert index.get("b").skills == index.get("c").skills == frozenset({"x"})
+    # Attributes not given stay as they were.
+    assert index.get("b").idle_since == NOW - 1
+    with pytest.raises(InvalidAttribute) as info:
+        index.set_attrs("a", skills=[1, 2])
+    assert info.value.field == "skills"
+    with pytest.raises(InvalidAttribute):
+        index.set_attrs("a", idle_since="yesterday")
+    assert index.get("a").skills == frozenset({"cold"})
