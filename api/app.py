@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -80,6 +81,9 @@ def create_app(
         runtime.load_fences()
         runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
+        if settings.gc_tuned:
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 1000)
         scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
         if settings.dispatch_auto:
             scheduler.start()

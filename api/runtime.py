@@ -13,6 +13,7 @@ import numpy as np
 from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
+from api.frame_encoder import FrameEncoder
 from api.messages import WirePing, epoch_seconds
 from api.outbound import (
     ACCEPTED,
@@ -25,6 +26,7 @@ from api.outbound import (
     PingResult,
     SnapshotMessage,
 )
+from api.ping_batcher import PingBatcher
 from api.settings import Settings
 from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
@@ -39,6 +41,10 @@ from tracking.hub import Hub
 OPEN_STATES = ("created", "offered", "assigned", "picked_up")
 SNAPSHOT_ORDERS = 1000
 """Per state, the newest orders a console snapshot considers."""
+
+PING_BATCH_DELAY_S = 0.005
+"""How long a websocket ping message waits for others to share its index update."""
+"""The result of every accepted ping, shared (never mutated): acks list thousands of them."""
 
 Bbox = tuple[float, float, float, float]
 """``(min_lng, min_lat, max_lng, max_lat)``, GeoJSON order."""
@@ -141,6 +147,10 @@ class Runtime:
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.pings = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
+        """Websocket pings go through here: one index update per batch of messages."""
+        self.frames = FrameEncoder()
+        """Console delta frames: each published message encoded once for every console."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -212,60 +222,124 @@ class Runtime:
         self, tenant_id: str, courier_id: str, pings: Sequence[WirePing]
     ) -> list[PingResult]:
         """Apply a courier's pings in order; one result per ping."""
-        courier = self.cached_courier(tenant_id, courier_id)
+        (outcome,) = self.ingest_many([(tenant_id, courier_id, pings)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def ingest_many(
+        self, items: Sequence[tuple[str, str, Sequence[WirePing]]]
+    ) -> list[list[PingResult] | Exception]:
+        """Apply several messages' pings ``(tenant, courier, pings)`` in one index update.
+
+        Each courier's pings keep their order across items. Per item, its per-ping results,
+        or the error that refused the whole item (an unknown courier is `NotFound`).
+        One batched update instead of one per message: the index's fixed per-call cost
+        (numpy set-up, validation) is paid once per flush, not once per websocket message.
+        """
+        outcomes: list[list[PingResult] | Exception] = [[] for _ in items]
+        known: list[int] = []
+        for k, (tenant_id, courier_id, _) in enumerate(items):
+            try:
+                self.cached_courier(tenant_id, courier_id)
+            except NotFound as exc:
+                outcomes[k] = exc
+                continue
+            known.append(k)
+        if known:
+            results = self._apply(known, items)
+            for k, chunk in zip(known, self._split(results, known, items), strict=True):
+                outcomes[k] = chunk
+        return outcomes
+
+    def _first_attributes(self, ids: Sequence[str], tenants: dict[str, str]) -> dict[str, Any]:
+        """Per ping, the attributes of couriers not yet in the index (None: unchanged), so a
+        reconnect storm of new couriers costs one index update, not one each."""
+        fresh = {cid for cid in tenants if cid not in self.index}
+        if not fresh or not ids:
+            return {}
+        first = {
+            cid: (
+                tenants[cid],
+                self._couriers[cid].vehicle,
+                self._couriers[cid].capacity,
+                self._pending_status.pop(cid, "idle"),
+            )
+            for cid in fresh
+        }
+        none = (None, None, None, None)
+        columns = list(zip(*(first.get(cid, none) for cid in ids), strict=True))
+        return dict(zip(("tenant", "vehicle", "capacity", "status"), columns, strict=True))
+
+    @staticmethod
+    def _split(
+        results: list[PingResult],
+        ks: Sequence[int],
+        items: Sequence[tuple[str, str, Sequence[WirePing]]],
+    ) -> list[list[PingResult]]:
+        out, at = [], 0
+        for k in ks:
+            n = len(items[k][2])
+            out.append(results[at : at + n])
+            at += n
+        return out
+
+    def _apply(
+        self, ks: Sequence[int], items: Sequence[tuple[str, str, Sequence[WirePing]]]
+    ) -> list[PingResult]:
+        """One `upsert_many` over the pings of items ``ks``, in order; a courier not yet in
+        the index gets its attributes with its pings."""
+        ids: list[str] = []
+        pings: list[WirePing] = []
+        tenants: dict[str, str] = {}
+        for k in ks:
+            tenant_id, courier_id, its = items[k]
+            ids += [courier_id] * len(its)
+            pings += its
+            tenants[courier_id] = tenant_id
         n = len(pings)
         ts = np.empty(n)
-        bad_ts: list[int] = []
         for i, p in enumerate(pings):
             try:
                 ts[i] = epoch_seconds(p.ts)
             except ValueError:
                 ts[i] = math.nan
-                bad_ts.append(i)
         lats = [p.lat for p in pings]
         lngs = [p.lng for p in pings]
+        speed = [p.speed for p in pings]
+        heading = [p.heading for p in pings]
+        accuracy = [p.accuracy for p in pings]
         with self._lock:
-            first: dict[str, Any] = {}
-            if courier_id not in self.index:
-                first = {
-                    "tenant": tenant_id,
-                    "vehicle": courier.vehicle,
-                    "capacity": courier.capacity,
-                    "status": self._pending_status.pop(courier_id, "idle"),
-                }
+            attrs = self._first_attributes(ids, tenants)
             result = self.index.upsert_many(
-                [courier_id] * n,
-                lats,
-                lngs,
-                ts,
-                speed=[p.speed for p in pings],
-                heading=[p.heading for p in pings],
-                accuracy=[p.accuracy for p in pings],
-                **first,
+                ids, lats, lngs, ts, speed=speed, heading=heading, accuracy=accuracy, **attrs
             )
-        reasons = result.reasons
-        out: list[PingResult] = []
-        ok: list[int] = []
-        for i, reason in enumerate(reasons):
-            if reason is None:
-                out.append(ACCEPTED)
-                ok.append(i)
-            else:
-                out.append(PingResult(accepted=False, reason=str(reason)))
-                self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
-        self.metrics.inc("hexdispatch_pings_accepted_total", len(ok))
-        if ok:
+        ok = np.flatnonzero(result.accepted)
+        out: list[PingResult] = [ACCEPTED] * n
+        if ok.size < n:
+            for i, reason in enumerate(result.reasons):
+                if reason is not None:
+                    out[i] = PingResult(accepted=False, reason=str(reason))
+                    self.metrics.inc("hexdispatch_pings_rejected_total", reason=str(reason))
+        self.metrics.inc("hexdispatch_pings_accepted_total", int(ok.size))
+        if ok.size:
+            okl = ok.tolist()
             self.store.append_positions(
-                [courier_id] * len(ok),
+                [ids[i] for i in okl],
                 ts[ok],
-                [lats[i] for i in ok],
-                [lngs[i] for i in ok],
-                [np.nan if pings[i].speed is None else pings[i].speed for i in ok],
-                [np.nan if pings[i].heading is None else pings[i].heading for i in ok],
-                [np.nan if pings[i].accuracy is None else pings[i].accuracy for i in ok],
+                np.asarray(lats)[ok],
+                np.asarray(lngs)[ok],
+                np.array(speed, dtype=float)[ok],  # None becomes NaN
+                np.array(heading, dtype=float)[ok],
+                np.array(accuracy, dtype=float)[ok],
             )
-            self.publish_courier(tenant_id, courier_id)
-        self.publish_fence_events(tenant_id, result.events)
+            for courier_id in dict.fromkeys(ids[i] for i in okl):  # latest state, once each
+                self.publish_courier(tenants[courier_id], courier_id)
+        by_tenant: dict[str, list[FenceEvent]] = {}
+        for event in result.events:
+            by_tenant.setdefault(tenants[str(event.courier_id)], []).append(event)
+        for tenant_id, events in by_tenant.items():
+            self.publish_fence_events(tenant_id, events)
         return out
 
     # ------------------------------------------------------------------ fan-out

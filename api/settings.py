@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)
     tile_url: str | None = None
+    gc_tuned: bool = False
+    """Freeze start-up objects and raise the collector's thresholds: full collections that walk
+    every live connection were most of the ping-to-console p99 (benchmarks/RESULTS.md).
+    `hexdispatch serve` turns it on; tests leave the interpreter alone."""
     bootstrap_api_key: SecretStr | None = None
     """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
     store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""

@@ -7,7 +7,7 @@ import contextlib
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.outbound import DeltaMessage, encode
+from api.outbound import encode
 from api.runtime import Runtime
 from tracking.hub import CLOSE_SLOW_CONSUMER, Subscriber
 
@@ -50,12 +50,21 @@ class Writer:
         self.interval_s = interval_s
         self.loop = asyncio.get_running_loop()
         self.wake = asyncio.Event()
+        self._wake_scheduled = False
         self.sub: Subscriber | None = None
         self.send_lock = asyncio.Lock()
 
     def wakeup(self) -> None:
         """Called by publishers, possibly from another thread."""
-        self.loop.call_soon_threadsafe(self.wake.set)
+        # once per tick, not once per publication: call_soon_threadsafe writes to the loop's
+        # self-pipe, which at thousands of pings per second was most of the server's time
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            self.loop.call_soon_threadsafe(self._set_wake)
+
+    def _set_wake(self) -> None:
+        self._wake_scheduled = False
+        self.wake.set()
 
     async def send(self, payload: object) -> None:
         async with self.send_lock:
@@ -78,5 +87,5 @@ class Writer:
                     return
                 batch = self.runtime.hub.drain(sub)
                 if batch:
-                    await self.send(DeltaMessage(messages=batch))
+                    await self.send_raw(self.runtime.frames.delta(batch))
                 await asyncio.sleep(self.interval_s)

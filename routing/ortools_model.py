@@ -30,6 +30,7 @@ class OrToolsModel:
     manager: pywrapcp.RoutingIndexManager
     routing: pywrapcp.RoutingModel
     time_scale: float
+    fixed_vehicle_cost: int = 0
 
     def routes_of(self, assignment: pywrapcp.Assignment) -> dict[int, list[Visit]]:
         """Visits per problem vehicle index in an assignment (vehicles with no visit included)."""
@@ -167,7 +168,9 @@ def build_model(
             routing.AddPickupAndDelivery(p, d)
             solver.Add(routing.VehicleVar(p) == routing.VehicleVar(d))
             solver.Add(time.CumulVar(p) <= time.CumulVar(d))
-    return OrToolsModel(problem, list(vehicles), list(visits), manager, routing, time_scale)
+    return OrToolsModel(
+        problem, list(vehicles), list(visits), manager, routing, time_scale, fixed_vehicle_cost
+    )
 
 
 def _amount_scale(problem: Problem) -> float:

@@ -135,11 +135,18 @@ class _Search:
         return False
 
     def model(self, vehicles: Sequence[int], fixed_cost: bool) -> OrToolsModel:
+        return self._build(vehicles, self.vehicle_cost() if fixed_cost else 0)
+
+    def rebuild(self, model: OrToolsModel) -> OrToolsModel:
+        """A fresh OR-Tools model of the same vehicles and costs as ``model``."""
+        return self._build(model.vehicles, model.fixed_vehicle_cost)
+
+    def _build(self, vehicles: Sequence[int], fixed_vehicle_cost: int) -> OrToolsModel:
         return build_model(
             self.problem,
             vehicles,
             self.visits,
-            fixed_vehicle_cost=self.vehicle_cost() if fixed_cost else 0,
+            fixed_vehicle_cost=fixed_vehicle_cost,
             time_scale=self.options.time_scale,
             distance_scale=self.options.distance_scale,
         )
@@ -324,6 +331,10 @@ def _ruin_and_recreate(
     """
     rng = random.Random(len(model.vehicles))
     best = search.run(name, model, RUIN_ROUND_S, start=plan, metaheuristic="GREEDY_DESCENT")
+    if best is None and until - time.monotonic() > 0.05:
+        # The first restore failed at once (see the rebuild below): fall back on a fresh model.
+        model = search.rebuild(model)
+        return search.run(f"{name}:fallback", model, until - time.monotonic(), start=plan)
     failures = 0
     # A round needs a few tens of milliseconds at least; shorter ones would only spin.
     while best is not None and until - time.monotonic() > 0.05 and search.remaining() > 0.05:
@@ -333,6 +344,7 @@ def _ruin_and_recreate(
             # OR-Tools now and then rejects restored starts at once; rather than spin on that,
             # spend what is left on the configured metaheuristic from the best plan.
             seconds = until - time.monotonic()
+            model = search.rebuild(model)
             result = search.run(f"{name}:fallback", model, seconds, start=best.plan)
             if result is not None and (result.dropped, result.distance) < (
                 best.dropped,
@@ -346,6 +358,10 @@ def _ruin_and_recreate(
             f"{name}:ruin-{size}", model, seconds, start=start, metaheuristic="GREEDY_DESCENT"
         )
         failures = failures + 1 if result is None else 0
+        if result is None:
+            # After a search that hit its time limit, OR-Tools sometimes rejects every later
+            # start on the same model at once; a fresh model of the same vehicles does not.
+            model = search.rebuild(model)
         if result is not None and (result.dropped, result.distance) <= (
             best.dropped,
             best.distance,

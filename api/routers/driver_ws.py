@@ -54,7 +54,9 @@ async def driver_socket(ws: WebSocket) -> None:
                 continue
             try:
                 if isinstance(msg, PingsMessage):
-                    results = runtime.ingest(claims.tenant, claims.courier_id, msg.pings)
+                    results = await runtime.pings.ingest(
+                        claims.tenant, claims.courier_id, msg.pings
+                    )
                     await writer.send(AckMessage(id=msg.id, results=results))
                 elif isinstance(msg, AcceptMessage | RejectMessage):
                     reply = runtime.answer_offer(
