@@ -54,6 +54,7 @@ class DispatchService:
         *,
         offer_timeout_s: float,
         clock: Callable[[], float],
+        index_lock: threading.RLock | None = None,
         params: DispatchParams | None = None,
     ) -> None:
         self.store = store
@@ -68,6 +69,7 @@ class DispatchService:
         self._made: dict[str, Offer] = {}
         self._tenant_of: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._index_lock = index_lock if index_lock is not None else threading.RLock()
 
     # ------------------------------------------------------------------ pool
 
@@ -119,7 +121,8 @@ class DispatchService:
             expired = self.offers.expire()
             for offer in expired:
                 self._return(offer, "expired")
-            result = self.dispatcher.run_once()
+            with self._index_lock:
+                result = self.dispatcher.run_once()
             made = list(self.dispatcher.last_offers)
             for offer in made:
                 self._made[offer.id] = offer
@@ -154,7 +157,8 @@ class DispatchService:
             if courier_id is not None and offer.courier_id != courier_id:
                 raise OfferNotYours(offer_id)
             if accept:
-                self.dispatcher.accept(offer_id)
+                with self._index_lock:
+                    self.dispatcher.accept(offer_id)
                 del self._made[offer_id]
                 self._tenant_of.pop(offer.order_id, None)
                 saved = self._save(
@@ -200,14 +204,16 @@ class DispatchService:
         self._add_load_units(offer.courier_id, offer.size)
 
     def _add_load_units(self, courier_id: str, units: int) -> None:
-        if courier_id in self.index:
-            state = self.index.get(courier_id)
-            self.index.set_attrs(courier_id, load=state.load + units, status="busy")
+        with self._index_lock:
+            if courier_id in self.index:
+                state = self.index.get(courier_id)
+                self.index.set_attrs(courier_id, load=state.load + units, status="busy")
 
     def _position(self, courier_id: str) -> Position | None:
-        if courier_id not in self.index:
-            return None
-        state = self.index.get(courier_id)
+        with self._index_lock:
+            if courier_id not in self.index:
+                return None
+            state = self.index.get(courier_id)
         return Position(state.lat, state.lng)
 
     def _load(self, order_id: str) -> Order | None:

@@ -136,6 +136,9 @@ class Runtime:
         self.hub = Hub(max_queue=settings.ws_send_queue)
         self.metrics = Metrics()
         self.console_resolution = check_resolution(settings.console_resolution)
+        # The live index is not thread-safe: the event loop (pings, REST) and the dispatch
+        # scheduler thread both use it, always under this lock.
+        self._lock = threading.RLock()
         self.dispatch = DispatchService(
             store,
             self.index,
@@ -143,10 +146,10 @@ class Runtime:
             self.publish_order,
             offer_timeout_s=settings.offer_timeout_s,
             clock=clock,
+            index_lock=self._lock,
         )
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
-        self._lock = threading.Lock()
         self.pings = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
         """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
