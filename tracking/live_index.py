@@ -1016,7 +1016,7 @@ class LiveIndex:
         return self.fences.fences_of(self._row(courier_id))
 
     def has_fence(self, fence_id: Hashable) -> bool:
-        return fence_id in self.fences.fence_ids()
+        return fence_id in self.fences
 
     def snapshot(self, **filters: Any) -> Snapshot:
         """Every courier that passes the query filters, with its position and cell (consoles,
