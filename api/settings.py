@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     """Freeze start-up objects and raise the collector's thresholds: full collections that walk
     every live connection were most of the ping-to-console p99 (benchmarks/RESULTS.md).
     `hexdispatch serve` turns it on; tests leave the interpreter alone."""
+    webhook_delivery: bool = False
+    """Run the webhook delivery worker in the server (`hexdispatch serve` turns it on; tests
+    drive `api.webhook_worker.WebhookWorker` themselves, with their own clock)."""
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_disable_after: int = Field(default=100, ge=1)
+    """Consecutive failed attempts before an endpoint is disabled (about 16 hours of backoff
+    at the default policy)."""
     bootstrap_api_key: SecretStr | None = None
     """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
     store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""
