@@ -145,6 +145,7 @@ def create_app(
         geofences,
         health,
         orders,
+        payments,
         routes,
         supply,
         webhooks,
@@ -153,7 +154,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch, routes, supply, webhooks):
+    for module in (couriers, geofences, orders, payments, dispatch, routes, supply, webhooks):
         app.include_router(module.router, prefix="/v1")
     app.include_router(console_page.router)
     app.mount("/console", console_page.static_files(), name="console")

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(default=100, ge=1)
     """Consecutive failed attempts before an endpoint is disabled (about 16 hours of backoff
     at the default policy)."""
+    pin_max_failures: int = Field(default=5, ge=1)
+    """Wrong delivery PINs per order before its PIN is locked."""
+    courier_base_minor: int = Field(default=10_000, ge=0)
+    courier_per_km_minor: int = Field(default=2_000, ge=0)
+    platform_fee_bps: int = Field(default=1_000, ge=0, le=10_000)
+    """The tariff a delivered order is billed with (in the order's currency's minor units):
+    the courier earns base + per km of the pickup to drop-off distance."""
+    payment_callback_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    """Shared secret of the bundled payment sandboxes' signed callbacks."""
     bootstrap_api_key: SecretStr | None = None
     """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
     store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""
