@@ -114,10 +114,16 @@ def create_app(
         if settings.dispatch_auto:
             scheduler.start()
         delivery = _start_webhook_worker(settings, opened, clock)
+        runtime.etas.load(runtime.store_tenants())
+        etas = asyncio.create_task(runtime.etas.run(settings.eta_flush_s), name="eta-flush")
         try:
             yield
         finally:
             scheduler.stop()
+            etas.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await etas
+            runtime.etas.flush()
             if delivery is not None:
                 await _stop_webhook_worker(*delivery)
             if owned:

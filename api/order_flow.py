@@ -20,7 +20,9 @@ from payments.intents import IntentState, PaymentResult
 from payments.ledger import JournalEntry
 from payments.postings import billing_entry
 from payments.statements import Tariff
+from store.errors import StaleVersion
 
+STALE_RETRIES = 3
 DEAD_INTENTS = frozenset({IntentState.FAILED, IntentState.CANCELLED})
 CARRYING = frozenset({OrderState.ASSIGNED, OrderState.PICKED_UP})
 RELEASING = frozenset({OrderState.DELIVERED, OrderState.FAILED, OrderState.CANCELLED})
@@ -66,12 +68,21 @@ def apply(
     decide: Callable[[Order], lifecycle.Transition],
 ) -> Order:
     """Decide a change on the current order and persist it atomically with its payment
-    consequences (optimistic version: a concurrent writer makes the store raise
-    `StaleVersion`, mapped to 409)."""
-    order = runtime.store.get_order(tenant_id, order_id)
-    transition = decide(order)
-    payments, entries = settlement_of(runtime, transition.order)
-    stored = runtime.store.save_transition(transition, payments=payments, entries=entries)
+    consequences (optimistic version: after a concurrent writer the decision is made again
+    on the new version, a few times, then `StaleVersion` is raised, mapped to 409)."""
+    for attempt in range(STALE_RETRIES):
+        order = runtime.store.get_order(tenant_id, order_id)
+        transition = decide(order)
+        payments, entries = settlement_of(runtime, transition.order)
+        try:
+            stored = runtime.store.save_transition(transition, payments=payments, entries=entries)
+        except StaleVersion:
+            # Decided on a version someone else moved on (an ETA refresh, a dispatcher):
+            # decide again on the new one; its checks still apply.
+            if attempt == STALE_RETRIES - 1:
+                raise
+            continue
+        break
     runtime.publish_order(tenant_id, stored)
     if stored.state in RELEASING and order.state in CARRYING and order.courier_id:
         runtime.dispatch.release_load(order.courier_id, order.size)

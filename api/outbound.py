@@ -95,7 +95,19 @@ class OfferMessage(msgspec.Struct, tag="offer", forbid_unknown_fields=True):
     dropoff: tuple[float, float]
 
 
-LiveMessage = CourierMessage | OrderMessage | FenceEventMessage | OfferMessage
+class EtaMessage(msgspec.Struct, tag="eta", forbid_unknown_fields=True):
+    """An order's refreshed ETAs (epoch seconds) as its courier moves; ``pickup_eta`` is null
+    once the parcel is picked up."""
+
+    order_id: str
+    courier_id: str
+    state: str
+    pickup_eta: float | None
+    dropoff_eta: float | None
+    ts: float
+
+
+LiveMessage = CourierMessage | OrderMessage | FenceEventMessage | OfferMessage | EtaMessage
 """What a delta carries."""
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
+from api.eta_flow import EtaRefresher
 from api.frame_encoder import FrameEncoder
 from api.messages import WirePing, epoch_seconds
 from api.outbound import (
@@ -160,6 +161,17 @@ class Runtime:
         """Wrong delivery PINs per order (`api.order_flow.deliver`)."""
         self.providers = bundled(settings.payment_callback_secret.get_secret_value(), clock)
         """Payment providers by name: the bundled sandboxes (`api.payment_flow`)."""
+        self.etas = EtaRefresher(
+            store,
+            self.index,
+            self._lock,
+            self.hub,
+            clock=clock,
+            console_resolution=self.console_resolution,
+            interval_s=settings.eta_refresh_s,
+            threshold_s=settings.eta_threshold_s,
+        )
+        """Order ETAs refreshed as couriers move (`couriers_moved` after each ingest)."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -342,8 +354,10 @@ class Runtime:
                 np.array(heading, dtype=float)[ok],
                 np.array(accuracy, dtype=float)[ok],
             )
-            for courier_id in dict.fromkeys(ids[i] for i in okl):  # latest state, once each
+            moved = list(dict.fromkeys(ids[i] for i in okl))
+            for courier_id in moved:  # latest state, once each
                 self.publish_courier(tenants[courier_id], courier_id)
+            self.etas.couriers_moved(moved)
         by_tenant: dict[str, list[FenceEvent]] = {}
         for event in result.events:
             by_tenant.setdefault(tenants[str(event.courier_id)], []).append(event)
@@ -398,6 +412,7 @@ class Runtime:
             self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
 
     def publish_order(self, tenant_id: str, order: Order) -> None:
+        self.etas.track(order)
         msg = order_message(order)
         cells = {
             cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),

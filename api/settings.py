@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(default=100, ge=1)
     """Consecutive failed attempts before an endpoint is disabled (about 16 hours of backoff
     at the default policy)."""
+    eta_refresh_s: float = Field(default=15.0, gt=0)
+    """Least time between two ETA refreshes of one courier's orders (pings come faster)."""
+    eta_threshold_s: float = Field(default=30.0, ge=0)
+    """An ETA that moved by less is not republished."""
+    eta_flush_s: float = Field(default=2.0, gt=0)
+    """How often refreshed ETAs are written to the store (off the ping path)."""
     pin_max_failures: int = Field(default=5, ge=1)
     """Wrong delivery PINs per order before its PIN is locked."""
     courier_base_minor: int = Field(default=10_000, ge=0)

@@ -18,7 +18,14 @@ from api.messages import (
     RejectMessage,
     decode_driver,
 )
-from api.outbound import AckMessage, OfferMessage, OrderAckMessage, OrderMessage, encode_error
+from api.outbound import (
+    AckMessage,
+    EtaMessage,
+    OfferMessage,
+    OrderAckMessage,
+    OrderMessage,
+    encode_error,
+)
 from api.problems import problem_for
 from api.runtime import Runtime, order_message
 from api.tokens import InvalidToken, verify_driver_token
@@ -27,7 +34,7 @@ from orders.model import ProofKind, ProofOfDelivery
 
 router = APIRouter()
 
-DRIVER_TYPES = (OfferMessage, OrderMessage)
+DRIVER_TYPES = (OfferMessage, OrderMessage, EtaMessage)
 """What a driver hears about its courier (not its own positions or fence events)."""
 
 
