@@ -107,6 +107,12 @@ def create_app(
         runtime.load_fences()
         runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
+        app.state.scaleout = None
+        if settings.redis_url is not None:
+            from scaling.gateway import open_gateway
+
+            app.state.scaleout = await open_gateway(settings, runtime)
+            runtime.pings = app.state.scaleout
         if settings.gc_tuned:
             gc.freeze()
             gc.set_threshold(50_000, 20, 1000)
@@ -126,6 +132,8 @@ def create_app(
             runtime.etas.flush()
             if delivery is not None:
                 await _stop_webhook_worker(*delivery)
+            if app.state.scaleout is not None:
+                await app.state.scaleout.stop()
             if owned:
                 opened.close()
             else:

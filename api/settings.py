@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)
     tile_url: str | None = None
+    redis_url: str | None = None
+    """Scale-out (docs/scaling.md): pings go to shard streams and consoles follow cell channels
+    in this Redis; unset, the embedded engine runs in this process with no Redis."""
+    redis_stream_maxlen: int = Field(default=1_000_000, gt=0)
+    request_timeout_s: float = Field(default=1.0, gt=0)
+    """Bound on a scale-out request to a shard (console snapshot, nearest)."""
     gc_tuned: bool = False
     """Freeze start-up objects and raise the collector's thresholds: full collections that walk
     every live connection were most of the ping-to-console p99 (benchmarks/RESULTS.md).
