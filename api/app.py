@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from api.payment_flow import run_sandbox_callbacks
 from api.problems import PROBLEM_JSON, PROBLEMS, http_problem, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
@@ -122,13 +123,19 @@ def create_app(
         delivery = _start_webhook_worker(settings, opened, clock)
         runtime.etas.load(runtime.store_tenants())
         etas = asyncio.create_task(runtime.etas.run(settings.eta_flush_s), name="eta-flush")
+        background = [etas]
+        if settings.sandbox_callbacks:
+            background.append(
+                asyncio.create_task(run_sandbox_callbacks(runtime, 1.0), name="sandbox-callbacks")
+            )
         try:
             yield
         finally:
             scheduler.stop()
-            etas.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await etas
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             runtime.etas.flush()
             if delivery is not None:
                 await _stop_webhook_worker(*delivery)

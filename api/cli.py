@@ -107,6 +107,7 @@ def serve(
             typer.echo(f"embedded store: tenant 'default', API key {key}")
     os.environ.setdefault("HEXDISPATCH_GC_TUNED", "true")
     os.environ.setdefault("HEXDISPATCH_WEBHOOK_DELIVERY", "true")
+    os.environ.setdefault("HEXDISPATCH_SANDBOX_CALLBACKS", "true")
     if os.environ.get("HEXDISPATCH_TOKEN_SECRET") is None:
         # Every worker must sign and check driver tokens with the same secret.
         os.environ["HEXDISPATCH_TOKEN_SECRET"] = settings.token_secret.get_secret_value()

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from api.payment_flow import DEAD_INTENTS, close_out
 from api.runtime import Runtime
 from geo.distance import great_circle_m
 from orders import lifecycle
 from orders.errors import ProofOfDeliveryRejected
 from orders.model import Actor, Order, OrderState, ProofKind, ProofOfDelivery
 from payments import settlement
-from payments.intents import IntentState, PaymentResult
+from payments.intents import PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry
 from payments.postings import billing_entry
 from payments.statements import Tariff
 from store.errors import StaleVersion
 
 STALE_RETRIES = 3
-DEAD_INTENTS = frozenset({IntentState.FAILED, IntentState.CANCELLED})
 CARRYING = frozenset({OrderState.ASSIGNED, OrderState.PICKED_UP})
 RELEASING = frozenset({OrderState.DELIVERED, OrderState.FAILED, OrderState.CANCELLED})
 """Moving from a carrying state to a releasing one frees the courier's capacity."""
@@ -40,11 +40,12 @@ def route_distance_m(order: Order) -> float:
     return great_circle_m(order.pickup_lat, order.pickup_lng, order.dropoff_lat, order.dropoff_lng)
 
 
-def settlement_of(runtime: Runtime, order: Order) -> tuple[list[PaymentResult], list[JournalEntry]]:
+def settlement_of(
+    runtime: Runtime, order: Order, intents: list[PaymentIntent]
+) -> tuple[list[PaymentResult], list[JournalEntry]]:
     """What payments write with the transition that brought ``order`` to its state."""
     at = order.updated_at
     if order.state is OrderState.DELIVERED:
-        intents = runtime.store.payments_of_order(order.tenant, order.id)
         live = [i for i in intents if i.state not in DEAD_INTENTS]
         tariff, distance = tariff_for(runtime, order), route_distance_m(order)
         if live:  # billed once, through the order's live intent (cash is collected now)
@@ -56,7 +57,6 @@ def settlement_of(runtime: Runtime, order: Order) -> tuple[list[PaymentResult], 
         )
         return [], [billing]
     if order.state in settlement.CLOSED_ORDER_STATES:
-        intents = runtime.store.payments_of_order(order.tenant, order.id)
         return [settlement.on_closed(order, i, at=at) for i in intents], []
     return [], []
 
@@ -69,11 +69,18 @@ def apply(
 ) -> Order:
     """Decide a change on the current order and persist it atomically with its payment
     consequences (optimistic version: after a concurrent writer the decision is made again
-    on the new version, a few times, then `StaleVersion` is raised, mapped to 409)."""
+    on the new version, a few times, then `StaleVersion` is raised, mapped to 409).
+
+    A closed order's provider-side follow-ups (void, refund) run after the transaction
+    (`api.payment_flow.close_out`)."""
     for attempt in range(STALE_RETRIES):
         order = runtime.store.get_order(tenant_id, order_id)
         transition = decide(order)
-        payments, entries = settlement_of(runtime, transition.order)
+        new_state = transition.order.state
+        intents = (
+            runtime.store.payments_of_order(tenant_id, order_id) if new_state in RELEASING else []
+        )
+        payments, entries = settlement_of(runtime, transition.order, intents)
         try:
             stored = runtime.store.save_transition(transition, payments=payments, entries=entries)
         except StaleVersion:
@@ -86,6 +93,8 @@ def apply(
     runtime.publish_order(tenant_id, stored)
     if stored.state in RELEASING and order.state in CARRYING and order.courier_id:
         runtime.dispatch.release_load(order.courier_id, order.size)
+    if stored.state in settlement.CLOSED_ORDER_STATES and intents:
+        close_out(runtime, stored, intents)
     return stored
 
 
@@ -138,3 +147,20 @@ def deliver(
     stored = apply(runtime, tenant_id, order_id, decide)
     runtime.pins.forget(order_id)
     return stored
+
+
+def fail(runtime: Runtime, tenant_id: str, order_id: str, reason: str, actor: Actor) -> Order:
+    """Give up after assignment (``assigned | picked_up -> failed``); open payments are
+    cancelled with it, captured ones refunded."""
+    return apply(
+        runtime,
+        tenant_id,
+        order_id,
+        lambda order: lifecycle.fail(
+            order,
+            at=runtime.clock(),
+            actor=actor,
+            reason=reason,
+            position=runtime.dispatch.position(order.courier_id) if order.courier_id else None,
+        ),
+    )

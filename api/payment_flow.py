@@ -9,15 +9,19 @@ posting.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Literal
 
-from api.order_flow import DEAD_INTENTS
 from api.runtime import Runtime
-from orders.model import OrderState
+from orders.model import Order, OrderState
 from payments import settlement
+from payments.errors import PaymentsError
 from payments.intents import (
+    OPEN_STATES,
+    IntentState,
     PaymentIntent,
     PaymentMethod,
     PaymentResult,
@@ -27,7 +31,10 @@ from payments.intents import (
     request_refund,
 )
 from payments.providers import PaymentProvider
+from payments.providers.base import Sandbox
 from store.errors import AlreadyExists, NotFound, StaleVersion
+
+log = logging.getLogger(__name__)
 
 MethodName = Literal["cash", "mobile_money", "card"]
 METHODS: Mapping[str, PaymentMethod] = {
@@ -35,6 +42,8 @@ METHODS: Mapping[str, PaymentMethod] = {
     "mobile_money": PaymentMethod.MOBILE_MONEY,
     "card": PaymentMethod.CARD,
 }
+DEAD_INTENTS = frozenset({IntentState.FAILED, IntentState.CANCELLED})
+"""Intents that will not collect money (a new one may be created for the order)."""
 CALLBACK_RETRIES = 3
 """Optimistic retries of a callback that raced another write to its intent."""
 
@@ -155,3 +164,45 @@ def handle_callback(
             )
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def close_out(runtime: Runtime, order: Order, was: list[PaymentIntent]) -> None:
+    """After an order was cancelled or failed: void what was open at the provider and refund
+    what was captured (`payments.settlement.refund_due`). Provider calls, made after the
+    order's transaction; a refusal is logged, and the refund can be asked again by REST."""
+    for before in was:
+        try:
+            if before.state in OPEN_STATES and before.provider_ref is not None:
+                _provider(runtime, before).cancel(before.provider_ref)
+            intent = runtime.store.get_payment(order.tenant, before.id)
+            due = settlement.refund_due(order, intent)
+            if due > 0:
+                refund(runtime, order.tenant, intent.id, due, settlement.closing_refund_id(intent))
+        except (PaymentsError, StaleVersion) as exc:
+            log.warning("closing payment %s of order %s: %s", before.id, order.id, exc)
+
+
+def deliver_sandbox_callbacks(runtime: Runtime) -> int:
+    """Hand the bundled sandboxes' due callbacks to `handle_callback`, signature checked as
+    for a real POST (what a provider would send to ``/v1/payments/callbacks/{name}``)."""
+    handled = 0
+    for provider in list(runtime.providers.values()):
+        if not isinstance(provider, Sandbox):
+            continue
+        for callback in provider.due_callbacks():
+            try:
+                handle_callback(runtime, provider.name, callback.headers, callback.body)
+                handled += 1
+            except (LookupError, ValueError) as exc:  # refused as the HTTP route would
+                log.warning("sandbox callback from %s refused: %s", provider.name, exc)
+    return handled
+
+
+async def run_sandbox_callbacks(runtime: Runtime, every_s: float) -> None:
+    """`deliver_sandbox_callbacks` every ``every_s`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(deliver_sandbox_callbacks, runtime)
+        except Exception:  # the store may be down for a while: callbacks wait in the sandbox
+            log.exception("delivering sandbox callbacks failed")

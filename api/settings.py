@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     platform_fee_bps: int = Field(default=1_000, ge=0, le=10_000)
     """The tariff a delivered order is billed with (in the order's currency's minor units):
     the courier earns base + per km of the pickup to drop-off distance."""
+    sandbox_callbacks: bool = False
+    """Deliver the bundled payment sandboxes' callbacks in-process every second, as a real
+    provider would POST them (`hexdispatch serve` turns it on; tests drive them)."""
     payment_callback_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
     )

@@ -209,3 +209,17 @@ def deliver_order(
     proof = ProofOfDelivery(ProofKind(body.proof.kind), body.proof.reference, body.proof.pin)
     actor = Actor(ActorKind.TENANT, tenant.id)
     return order_view(order_flow.deliver(runtime, tenant.id, order_id, courier, proof, actor))
+
+
+class FailIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="no access, refused, damaged")
+
+
+@router.post("/orders/{order_id}/fail")
+def fail_order(
+    order_id: str, body: FailIn, tenant: TenantDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Give up after assignment (``assigned | picked_up -> failed``): the courier is freed, an
+    open payment cancelled, a captured one refunded."""
+    actor = Actor(ActorKind.TENANT, tenant.id)
+    return order_view(order_flow.fail(runtime, tenant.id, order_id, body.reason, actor))

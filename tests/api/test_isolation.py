@@ -19,7 +19,7 @@ from api.deps import get_tenant
 from api.routers.couriers import CourierIn, PingsIn, StatusIn
 from api.routers.dispatch import AssignIn
 from api.routers.geofences import GeofenceIn, GeofencePatch
-from api.routers.orders import CancelIn, DeliverIn, OrderIn, PickUpIn
+from api.routers.orders import CancelIn, DeliverIn, FailIn, OrderIn, PickUpIn
 from api.routers.payments import CaptureIn, PaymentIn, RefundIn
 from api.routers.routes import RoutesIn
 from api.routers.webhooks import EndpointIn
@@ -69,6 +69,7 @@ def _minimal_bodies(world: World, clock: Clock) -> dict[type[BaseModel], dict[st
             "dropoff": {"type": "Point", "coordinates": [lng + 0.01, lat]},
         },
         CancelIn: {"reason": "isolation test"},
+        FailIn: {"reason": "isolation test"},
         PickUpIn: {"courier_id": world.ids["courier_id"]},
         DeliverIn: {"courier_id": world.ids["courier_id"], "proof": {"kind": "pin", "pin": "1234"}},
         PaymentIn: {"method": "cash"},

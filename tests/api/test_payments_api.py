@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api.payment_flow import deliver_sandbox_callbacks
 from payments.intents import IntentState
 from payments.ledger import totals_per_currency
 from payments.providers.base import Sandbox
@@ -189,3 +190,54 @@ def test_courier_statement_lists_delivered_orders_earnings(
         f"/v1/couriers/c9/statement?from={clock.now}&to={clock.now + 10}", headers=tenant_a.auth
     ).json()
     assert empty["deliveries"] == [] and empty["total_minor"] == 0
+
+
+def test_failed_order_refunds_a_captured_card_payment(
+    client: TestClient, api_store: Store, tenant_a: Tenant, clock: Clock
+) -> None:
+    a = tenant_a.auth
+    client.post("/v1/couriers", json={"id": "c5"}, headers=a)
+    order_id = _order(client, tenant_a)
+    pay = client.post(f"/v1/orders/{order_id}/payments", json={"method": "card"}, headers=a)
+    client.post(f"/v1/payments/{pay.json()['id']}/capture", headers=a)
+    client.post(f"/v1/orders/{order_id}/assign", json={"courier_id": "c5"}, headers=a)
+    r = client.post(f"/v1/orders/{order_id}/fail", json={"reason": "no access"}, headers=a)
+    assert r.status_code == 200 and r.json()["state"] == "failed", r.text
+    view = client.get(f"/v1/payments/{pay.json()['id']}", headers=a).json()
+    assert view["refunding_minor"] == 80_000  # asked of the provider, confirmed by callback
+    _pump(client, clock, "card_sandbox")
+    view = client.get(f"/v1/payments/{pay.json()['id']}", headers=a).json()
+    assert (view["state"], view["refunded_minor"]) == ("refunded", 80_000)
+    _balanced(api_store, tenant_a.id)
+    assert (
+        client.post(f"/v1/orders/{order_id}/fail", json={"reason": "x"}, headers=a).status_code
+        == 409
+    )
+
+
+def test_cancelling_voids_an_authorized_card(client: TestClient, tenant_a: Tenant) -> None:
+    order_id = _order(client, tenant_a)
+    pay = client.post(
+        f"/v1/orders/{order_id}/payments", json={"method": "card"}, headers=tenant_a.auth
+    ).json()
+    client.post(f"/v1/orders/{order_id}/cancel", headers=tenant_a.auth)
+    view = client.get(f"/v1/payments/{pay['id']}", headers=tenant_a.auth).json()
+    assert view["state"] == "cancelled"
+    late = client.post(f"/v1/payments/{pay['id']}/capture", headers=tenant_a.auth)
+    assert late.status_code == 409  # voided at the provider
+
+
+def test_sandbox_callbacks_delivered_in_process(
+    client: TestClient, tenant_a: Tenant, clock: Clock
+) -> None:
+    order_id = _order(client, tenant_a)
+    pay = client.post(
+        f"/v1/orders/{order_id}/payments",
+        json={"method": "mobile_money", "payer": "254711110000"},
+        headers=tenant_a.auth,
+    ).json()
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    clock.now += 600
+    assert deliver_sandbox_callbacks(runtime) >= 1
+    view = client.get(f"/v1/payments/{pay['id']}", headers=tenant_a.auth).json()
+    assert view["state"] == "succeeded"
