@@ -20,6 +20,8 @@ IDLE_PACE = 0.4
 """Idle couriers drift between waypoints at this fraction of their speed."""
 IDLE_HOP_M = 1500.0
 """How far an idle courier's next waypoint lies, at most, per axis."""
+GPS_CORRELATION_S = 60.0
+"""How long a GPS error takes to decorrelate (multipath and atmosphere change slowly)."""
 SPOT_PULL = 0.3
 """Chance that an idle courier's next waypoint is near a hot spot rather than nearby."""
 
@@ -70,6 +72,9 @@ class Fleet:
     shift_start: FloatArray
     shift_end: FloatArray
     next_ping: FloatArray
+    gps_error: FloatArray
+    """Per courier, the current GPS error in metres north and east (shape ``(2, n)``)."""
+    fix_at: FloatArray
 
     @classmethod
     def create(
@@ -114,6 +119,8 @@ class Fleet:
             shift_start=shift_start,
             shift_end=shift_end,
             next_ping=start_at + rng.uniform(0.0, ping_interval_s, n),
+            gps_error=np.zeros((2, n)),
+            fix_at=np.full(n, -np.inf),
         )
         fleet.new_waypoints(np.flatnonzero(phase == Phase.IDLE), city, rng, spots)
         return fleet
@@ -178,6 +185,19 @@ class Fleet:
             (now - self.next_ping[rows]) / interval_s + 1e-9
         )
         return rows
+
+    def gps_fix(
+        self, rows: IntArray, now: float, city: City, sigma_m: float, rng: np.random.Generator
+    ) -> tuple[FloatArray, FloatArray]:
+        """What the couriers at ``rows`` report: the true position plus a GPS error of
+        standard deviation ``sigma_m`` per axis that drifts over `GPS_CORRELATION_S` (an AR(1)
+        process), as a receiver's error does: independent errors on fixes a fraction of a
+        second apart would look like jumps at implausible speeds."""
+        rho = np.exp(-(now - self.fix_at[rows]) / GPS_CORRELATION_S)
+        fresh = rng.normal(0.0, sigma_m, (2, rows.size))
+        self.gps_error[:, rows] = rho * self.gps_error[:, rows] + np.sqrt(1.0 - rho**2) * fresh
+        self.fix_at[rows] = now
+        return city.offset(self.lat[rows], self.lng[rows], *self.gps_error[:, rows])
 
     def current_speed(self, rows: IntArray) -> FloatArray:
         pace = np.select(

@@ -277,8 +277,7 @@ class _DriverPool:
 
     async def _ping(self, rows: np.ndarray, now: float) -> None:
         f, cfg = self.fleet, self.cfg
-        noise = self.rng.normal(0.0, cfg.gps_noise_m, (2, rows.size))
-        lats, lngs = cfg.city.offset(f.lat[rows], f.lng[rows], noise[0], noise[1])
+        lats, lngs = f.gps_fix(rows, now, cfg.city, cfg.gps_noise_m, self.rng)
         speed = f.current_speed(rows)
         for k, row in enumerate(rows.tolist()):
             driver = self.drivers[row]
@@ -519,6 +518,7 @@ def _report(
         wall={
             "elapsed_s": round(ended_at - start_at, 3),
             "pings_per_s": round(rec.pings_accepted / config.duration_s, 1),
+            "messages": sum(s.messages for s in stats),
             "messages_per_s": round(sum(s.messages for s in stats) / config.duration_s, 1),
             "ack_rtt_ms": percentiles(rec.ack_rtt_ms, 2),
             "rest_ms": percentiles(rest_ms, 2),

@@ -262,12 +262,13 @@ class Simulation:
         if not rows.size:
             return
         n = rows.size
-        noise = rng.normal(0.0, cfg.gps_noise_m, (2, n))
+        lats, lngs = f.gps_fix(rows, self.now, cfg.city, cfg.gps_noise_m, rng)
         accuracy = rng.uniform(3.0, 15.0, n)
         glitch = rng.random(n) < cfg.glitch_probability
-        noise[:, glitch] += GLITCH_JUMP_M
         accuracy[glitch] = GLITCH_ACCURACY_M
-        lats, lngs = cfg.city.offset(f.lat[rows], f.lng[rows], noise[0], noise[1])
+        lats[glitch], lngs[glitch] = cfg.city.offset(
+            lats[glitch], lngs[glitch], GLITCH_JUMP_M, GLITCH_JUMP_M
+        )
         result = self.engine.ingest(
             rows, lats, lngs, self.now, f.current_speed(rows), f.heading[rows], accuracy
         )
