@@ -19,11 +19,34 @@ def _root() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run a short in-process demonstration."""
-    from sims.demo import run_demo
+def demo(
+    couriers: int = typer.Option(300, min=1, help="Simulated couriers."),
+    orders_per_s: float = typer.Option(0.3, "--orders-per-s", min=0.0, help="Orders per second."),
+    duration: str = typer.Option("30m", help="How long the demo runs (s, m or h)."),
+    port: int = typer.Option(8000, help="Port on 127.0.0.1 (another free one when taken)."),
+    seed: int = typer.Option(0, min=0),
+    queries: bool = typer.Option(
+        False, "--queries", help="Instead: print a few live-index queries on a synthetic fleet."
+    ),
+) -> None:
+    """Serve the API on loopback with a simulated fleet; prints the console URL and API key."""
+    if queries:
+        from sims.demo import run_demo
 
-    run_demo()
+        run_demo()
+        return
+    from dataclasses import replace
+
+    from sims.live_demo import DEMO, run_live_demo
+
+    config = replace(
+        DEMO,
+        couriers=couriers,
+        orders_per_s=orders_per_s,
+        duration_s=parse_duration(duration),
+        seed=seed,
+    )
+    run_live_demo(config, port)
 
 
 db_app = typer.Typer(help="Database schema and retention (PostGIS store).", no_args_is_help=True)
