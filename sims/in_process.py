@@ -25,13 +25,14 @@ def simulate(config: SimConfig, on_sample: OnSample | None = None) -> Simulation
     )
     sim = Simulation(config, engine, clock())
     pacer = Pacer(config.speedup)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     while not sim.finished:
         sim.step(clock.advance(config.tick_s), on_sample)
         pause = pacer.delay(clock.elapsed)
         if pause:
             time.sleep(pause)
     sim.wall_s = time.perf_counter() - started
+    sim.cpu_s = time.process_time() - cpu
     return sim
 
 
@@ -45,7 +46,9 @@ def report_of(sim: Simulation) -> dict[str, Any]:
         ended_at=sim.now,
         wall={
             "elapsed_s": round(wall_s, 3),
+            "cpu_s": round(sim.cpu_s, 3),
             "speedup_achieved": round(sim.elapsed / wall_s, 2) if wall_s else None,
+            "speedup_per_cpu_s": round(sim.elapsed / sim.cpu_s, 2) if sim.cpu_s else None,
             "pings_per_s": round(rec.pings_sent / wall_s, 1) if wall_s else None,
             "dispatch_run_ms": percentiles(rec.dispatch_wall_ms, 2),
         },

@@ -82,6 +82,7 @@ class Simulation:
         self.next_sample = now + config.sample_every_s
         self._pings_at_sample = 0
         self.wall_s = 0.0
+        self.cpu_s = 0.0
         engine.set_mode(config.mode)
         engine.add_zone(config.city)
         engine.register(self.fleet, now)
