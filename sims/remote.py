@@ -179,8 +179,9 @@ class _DriverPool:
         if not accept:
             self.stats.offers_rejected += 1
         payload = {"type": kind, "offer_id": offer["offer_id"], "id": f"{kind}:{offer['order_id']}"}
-        loop = asyncio.get_running_loop()
-        loop.call_later(delay, self._spawn, driver.send(payload))
+        # The coroutine is made when the timer fires: one made now and never started (the run
+        # ended first) would be reported as never awaited.
+        asyncio.get_running_loop().call_later(delay, lambda: self._spawn(driver.send(payload)))
 
     def on_answered(self, driver: _Driver, msg: dict[str, Any]) -> None:
         order = msg.get("order") or {}
