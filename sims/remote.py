@@ -312,13 +312,13 @@ def _drive_in_child(share: DriverShare, out: Any) -> None:
 
 class _Rest:
     def __init__(self, endpoint: Endpoint, api_key: str) -> None:
-        import httpx
+        import httpx2
 
-        self.client = httpx.AsyncClient(
+        self.client = httpx2.AsyncClient(
             base_url=endpoint.http,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=60.0,
-            limits=httpx.Limits(max_connections=REST_CONCURRENCY),
+            limits=httpx2.Limits(max_connections=REST_CONCURRENCY),
         )
         self.latency_ms: list[float] = []
 
