@@ -9,8 +9,8 @@ import time
 from routing.insertion import Network, Route
 from routing.route_elimination import neighbours, recreate, restore, ruin, snapshot
 
-START_TEMPERATURE = 0.005
-END_TEMPERATURE = 0.0001
+START_TEMPERATURE = 0.01
+END_TEMPERATURE = 0.0002
 """Annealing temperatures as shares of the starting plan's distance (decaying geometrically)."""
 
 

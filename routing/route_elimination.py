@@ -54,7 +54,11 @@ def neighbours(net: Network) -> list[list[int]]:
 
 
 def eliminate_routes(
-    net: Network, routes: dict[int, list[int]], deadline: float, seed: int = 0
+    net: Network,
+    routes: dict[int, list[int]],
+    deadline: float,
+    seed: int = 0,
+    patience: float = math.inf,
 ) -> dict[int, list[int]]:
     """Fewer routes serving the same items, searched until ``deadline`` (``time.monotonic``).
 
@@ -68,6 +72,8 @@ def eliminate_routes(
         When to stop and return the best plan found.
     seed
         Seed of the random choices.
+    patience
+        Give up earlier when this many seconds pass without a route emptied.
 
     Returns
     -------
@@ -88,8 +94,10 @@ def eliminate_routes(
         for x in r.nodes:
             route_of[net.item_of_node[x]] = k
     out: list[int] = []
-    while time.monotonic() < deadline:
+    success = time.monotonic()
+    while (now := time.monotonic()) < deadline and now - success < patience:
         if not out:
+            success = now
             best = {k: list(r.nodes) for k, r in active.items() if r.nodes}
             removable = [
                 k
@@ -135,7 +143,8 @@ def _round(
     for i in left:
         absences[i] += 1
     if removed is not None and (
-        len(left) < len(out) or sum(absences[i] for i in left) < sum(absences[i] for i in out)
+        # Equal sums are kept too: drifting across plateaus emptied more routes.
+        len(left) < len(out) or sum(absences[i] for i in left) <= sum(absences[i] for i in out)
     ):
         return left
     restore(active, route_of, saved)

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
@@ -60,10 +61,8 @@ class SolverOptions:
 
     first_solution_strategies: tuple[str, ...] = (
         "LOCAL_CHEAPEST_COST_INSERTION",
-        "GLOBAL_CHEAPEST_ARC",
         "PARALLEL_CHEAPEST_INSERTION",
         "SAVINGS",
-        "PATH_CHEAPEST_ARC",
     )
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     minimise_vehicles: bool = True
@@ -276,7 +275,9 @@ RUIN_ROUND_S = 0.5
 """Time cap of one ruin-and-recreate round (greedy descent usually ends far sooner)."""
 ELIMINATE_UNTIL = 0.6
 """Share of the time limit by which the route-elimination phase ends."""
-DESCENT_SHARE = 0.1
+PATIENCE_SHARE = 0.25
+"""Route elimination gives up after this share of the time limit without a route emptied."""
+DESCENT_SHARE = 0.2
 """Share of the time limit left to OR-Tools' own descent after the annealing phase."""
 
 
@@ -306,7 +307,7 @@ def _search(search: _Search, total: float) -> None:
             "vehicles:eliminate",
             search.began + ELIMINATE_UNTIL * total,
             used,
-            eliminate_routes,
+            partial(eliminate_routes, patience=PATIENCE_SHARE * total),
         )
     assert search.best is not None
     used = sorted(k for k, seq in search.best.plan.items() if seq) or everyone
