@@ -189,7 +189,10 @@ class Route:
         self.seq, self.early, self.late, self.room, self.cost = seq, early, late, room, cost
 
     def feasible(self) -> bool:
-        """On time at every position and within capacity everywhere."""
+        """On time at every position, within capacity everywhere, every item allowed here."""
+        net = self.net
+        if any(self.vehicle not in net.items[net.item_of_node[x]].vehicles for x in self.nodes):
+            return False
         b = self.net.latest
         if any(e > b[x] for e, x in zip(self.early, self.seq, strict=True)):
             return False
