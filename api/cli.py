@@ -79,6 +79,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, help="Port to bind."),
     workers: int = typer.Option(1, min=1, help="uvicorn worker processes."),
+    redis: str | None = typer.Option(
+        None, help="Scale-out: route pings to `hexdispatch shard` processes via this Redis URL."
+    ),
 ) -> None:
     """Run the API under uvicorn (uvloop, httptools, websocket keepalive).
 
@@ -91,6 +94,8 @@ def serve(
 
     from api.settings import Settings
 
+    if redis is not None:
+        os.environ["HEXDISPATCH_REDIS_URL"] = redis  # read by every worker's settings
     settings = Settings()
     if settings.database_url is None:
         if workers > 1:
@@ -101,6 +106,7 @@ def serve(
             os.environ["HEXDISPATCH_BOOTSTRAP_API_KEY"] = key
             typer.echo(f"embedded store: tenant 'default', API key {key}")
     os.environ.setdefault("HEXDISPATCH_GC_TUNED", "true")
+    os.environ.setdefault("HEXDISPATCH_WEBHOOK_DELIVERY", "true")
     if os.environ.get("HEXDISPATCH_TOKEN_SECRET") is None:
         # Every worker must sign and check driver tokens with the same secret.
         os.environ["HEXDISPATCH_TOKEN_SECRET"] = settings.token_secret.get_secret_value()
@@ -116,6 +122,59 @@ def serve(
         ws_ping_timeout=settings.ws_keepalive_s,
         ws_max_size=settings.ws_max_message_bytes * 4,
     )
+
+
+@app.command()
+def shard(
+    id: int = typer.Option(..., "--id", min=0, help="This shard's id in the shard map."),
+    redis: str = typer.Option(..., help="Redis URL holding the shard map and streams."),
+) -> None:
+    """Run one engine shard: its cells' live index, fed by its Redis Stream (docs/scaling.md)."""
+    import asyncio
+
+    from api.settings import Settings
+    from scaling.shard import run_shard
+
+    settings = Settings()
+    asyncio.run(
+        run_shard(
+            id,
+            redis,
+            resolution=settings.h3_resolution,
+            console_resolution=settings.console_resolution,
+        )
+    )
+
+
+@app.command()
+def shardmap(
+    redis: str = typer.Option(..., help="Redis URL to write the shard map to."),
+    shards: int = typer.Option(..., min=1, help="How many shards."),
+    bbox: str = typer.Option(..., help="min_lng,min_lat,max_lng,max_lat of the service area."),
+    resolution: int = typer.Option(4, min=3, max=5, help="H3 resolution of the owned cells."),
+) -> None:
+    """Write a shard map splitting the area's coarse cells west to east into equal runs."""
+    import asyncio
+
+    from redis.asyncio import Redis
+    from shapely.geometry import box
+
+    from api.runtime import parse_bbox_query
+    from geo.cells import polygon_cover
+    from scaling.shard_map import balanced, save
+
+    interior, boundary = polygon_cover(box(*parse_bbox_query(bbox)), resolution)
+    shard_map = balanced([*interior.tolist(), *boundary.tolist()], shards, resolution)
+
+    async def write() -> int:
+        client = Redis.from_url(redis)
+        try:
+            return (await save(client, shard_map)).version
+        finally:
+            await client.aclose()
+
+    version = asyncio.run(write())
+    typer.echo(f"shard map v{version}: {len(shard_map.cells)} cells over {shards} shard(s)")
 
 
 tenant_app = typer.Typer(help="Tenants and their API keys (PostGIS store).", no_args_is_help=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from api.messages import WirePing
 from api.outbound import PingResult
@@ -11,6 +12,14 @@ from api.outbound import PingResult
 Item = tuple[str, str, Sequence[WirePing]]
 """``(tenant, courier, pings)``: one driver message."""
 Outcome = list[PingResult] | Exception
+
+
+class PingSink(Protocol):
+    """Where driver messages go: this batcher (embedded) or `scaling.gateway.Gateway`."""
+
+    async def ingest(
+        self, tenant: str, courier_id: str, pings: Sequence[WirePing]
+    ) -> list[PingResult]: ...
 
 
 class PingBatcher:
@@ -58,10 +67,15 @@ class PingBatcher:
             outcomes = self.apply([item for item, _ in batch])
         except Exception as exc:  # a bug in apply must not leave connections waiting forever
             outcomes = [exc] * len(batch)
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+        resolve(zip([future for _, future in batch], outcomes, strict=True))
+
+
+def resolve(replies: Iterable[tuple[asyncio.Future[list[PingResult]], Outcome]]) -> None:
+    """Answer each waiting message with its results or its error (unless it gave up)."""
+    for future, outcome in replies:
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

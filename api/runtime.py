@@ -26,7 +26,7 @@ from api.outbound import (
     PingResult,
     SnapshotMessage,
 )
-from api.ping_batcher import PingBatcher
+from api.ping_batcher import PingBatcher, PingSink
 from api.settings import Settings
 from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
@@ -34,7 +34,7 @@ from orders.model import Order
 from store.errors import NotFound
 from store.interface import Store
 from store.records import Courier, GeofenceRecord
-from tracking import LiveIndex
+from tracking import CourierState, LiveIndex
 from tracking.fences import FenceEvent
 from tracking.hub import Hub
 
@@ -87,6 +87,22 @@ def order_message(order: Order) -> OrderMessage:
         pickup=(order.pickup_lng, order.pickup_lat),
         dropoff=(order.dropoff_lng, order.dropoff_lat),
         version=order.version,
+    )
+
+
+def courier_message_of(state: CourierState) -> CourierMessage:
+    """What consoles get for a courier's latest state."""
+    return CourierMessage(
+        id=str(state.courier_id),
+        lat=state.lat,
+        lng=state.lng,
+        ts=state.ts,
+        status=state.status,
+        heading=state.heading,
+        speed=state.speed,
+        vehicle=state.vehicle,
+        load=state.load,
+        capacity=state.capacity,
     )
 
 
@@ -150,7 +166,7 @@ class Runtime:
         )
         self._couriers: dict[str, Courier] = {}
         self._pending_status: dict[str, str] = {}
-        self.pings = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
+        self.pings: PingSink = PingBatcher(self.ingest_many, PING_BATCH_DELAY_S)
         """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
         """Console delta frames: each published message encoded once for every console."""
@@ -352,18 +368,7 @@ class Runtime:
             state = self.index.get(courier_id)
         except LookupError:
             return None
-        return CourierMessage(
-            id=str(state.courier_id),
-            lat=state.lat,
-            lng=state.lng,
-            ts=state.ts,
-            status=state.status,
-            heading=state.heading,
-            speed=state.speed,
-            vehicle=state.vehicle,
-            load=state.load,
-            capacity=state.capacity,
-        )
+        return courier_message_of(state)
 
     def publish_courier(self, tenant_id: str, courier_id: str) -> None:
         msg = self.courier_message(courier_id)

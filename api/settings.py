@@ -37,10 +37,24 @@ class Settings(BaseSettings):
     track_flush_rows: int = Field(default=5000, gt=0)
     track_flush_interval_s: float = Field(default=0.2, gt=0)
     tile_url: str | None = None
+    redis_url: str | None = None
+    """Scale-out (docs/scaling.md): pings go to shard streams and consoles follow cell channels
+    in this Redis; unset, the embedded engine runs in this process with no Redis."""
+    redis_stream_maxlen: int = Field(default=1_000_000, gt=0)
+    request_timeout_s: float = Field(default=1.0, gt=0)
+    """Bound on a scale-out request to a shard (console snapshot, nearest)."""
     gc_tuned: bool = False
     """Freeze start-up objects and raise the collector's thresholds: full collections that walk
     every live connection were most of the ping-to-console p99 (benchmarks/RESULTS.md).
     `hexdispatch serve` turns it on; tests leave the interpreter alone."""
+    webhook_delivery: bool = False
+    """Run the webhook delivery worker in the server (`hexdispatch serve` turns it on; tests
+    drive `api.webhook_worker.WebhookWorker` themselves, with their own clock)."""
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_disable_after: int = Field(default=100, ge=1)
+    """Consecutive failed attempts before an endpoint is disabled (about 16 hours of backoff
+    at the default policy)."""
     bootstrap_api_key: SecretStr | None = None
     """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
     store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs (PostgreSQL 15 server + PostGIS 3, chromium for
-# the console's browser tests) when missing. As root: apt-get installs them non-interactively.
-# Otherwise it prints exactly what to install and fails in CI (CI=true), where the PostGIS and
-# browser tests must run; elsewhere those tests are then skipped.
+# the console's browser tests, redis-server for the scale-out tests) when missing. As root: apt-get
+# installs them non-interactively. Otherwise it prints exactly what to install and fails in CI
+# (CI=true), where the PostGIS, browser and Redis tests must run; elsewhere those are skipped.
 set -euo pipefail
 
-PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium)
+PACKAGES=(postgresql-15 postgresql-15-postgis-3 chromium redis-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -23,12 +23,12 @@ give_up() {
     echo "  $1" >&2
     case "${CI:-}" in
         1 | true | TRUE | yes) exit 1 ;;
-        *) echo "  (the tests marked postgis or browser will be skipped)" >&2; exit 0 ;;
+        *) echo "  (the tests marked postgis, browser or redis will be skipped)" >&2; exit 0 ;;
     esac
 }
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    give_up "No apt-get here: install PostgreSQL 15 server binaries and PostGIS 3 for them."
+    give_up "No apt-get here: install PostgreSQL 15 server binaries, PostGIS 3 for them, chromium and redis-server."
 fi
 
 if [ "$(id -u)" -ne 0 ]; then

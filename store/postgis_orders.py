@@ -221,7 +221,7 @@ class PostgisOrders(PostgisBase):
                     return first, False
             # The BEFORE INSERT trigger checks both points against the tenant's service zones.
             if conn.execute(_CREATE_ORDER, params).fetchone() is not None:
-                self._enqueue(conn, outbox)
+                self._enqueue(conn, tenant_id, created.events, outbox)
                 return order, True
         # A concurrent request with the same key won the insert: answer with its order.
         assert idempotency_key is not None
@@ -269,7 +269,7 @@ class PostgisOrders(PostgisBase):
                 if current is None:
                     raise NotFound("order", new.id)
                 raise StaleVersion("order", new.id, expected, current[0])
-            self._enqueue(conn, outbox)
+            self._enqueue(conn, new.tenant, transition.events, outbox)
         return new
 
     def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:

@@ -126,7 +126,7 @@ class PostgisPayments(PostgisLedger):
                         ],
                     )
             self._post_entries(conn, result.entries)
-            self._enqueue(conn, outbox)
+            self._enqueue(conn, intent.tenant, result.events, outbox)
         return intent
 
     def _intents(

@@ -69,15 +69,22 @@ async def console_socket(ws: WebSocket) -> None:
                 continue
             topics: list[tuple[str, Hashable]] = [("cell", c) for c in cells]
             topics += [("fences", "*"), ("offers", "*")]
+            scaleout = ws.app.state.scaleout
             async with writer.send_lock:
                 runtime.hub.set_topics(sub, topics)
+                if scaleout is not None:  # the couriers live in the shards (docs/scaling.md)
+                    await scaleout.watch(sub, cells)
                 runtime.hub.drain(sub)  # older than the snapshot that follows
                 snapshot = runtime.console_snapshot(tenant.id, cells, msg.id)
+                if scaleout is not None:
+                    snapshot.couriers = await scaleout.couriers_in_cells(tenant.id, cells)
                 await ws.send_text(encode(snapshot).decode())
     except WebSocketDisconnect:
         return
     finally:
         runtime.hub.unsubscribe(sub)
+        if ws.app.state.scaleout is not None:
+            await ws.app.state.scaleout.unwatch(sub)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -21,6 +21,7 @@ from api.routers.dispatch import AssignIn
 from api.routers.geofences import GeofenceIn, GeofencePatch
 from api.routers.orders import CancelIn, OrderIn
 from api.routers.routes import RoutesIn
+from api.routers.webhooks import EndpointIn
 from tests.api.conftest import NAIROBI, Clock, Tenant
 
 try:
@@ -65,6 +66,7 @@ def _minimal_bodies(world: World, clock: Clock) -> dict[type[BaseModel], dict[st
             "dropoff": {"type": "Point", "coordinates": [lng + 0.01, lat]},
         },
         CancelIn: {"reason": "isolation test"},
+        EndpointIn: {"url": "https://example.com/hook", "event_types": ["order.*"]},
         AssignIn: {"courier_id": world.ids["courier_id"]},
         RoutesIn: {
             "vehicles": [{"id": "v1", "start": [lng, lat]}],
@@ -102,7 +104,12 @@ def _build_tenant(client: TestClient, t: Tenant, clock: Clock, courier: str) -> 
     assert order.status_code == 201, order.text
     offers = client.post("/v1/dispatch/run", headers=t.auth).json()["offers"]
     assert [o["courier_id"] for o in offers] == [courier]
+    endpoint = client.post(
+        "/v1/webhooks/endpoints", json={"url": "https://example.com/hook"}, headers=t.auth
+    )
+    assert endpoint.status_code == 201, endpoint.text
     return {
+        "endpoint_id": endpoint.json()["id"],
         "courier_id": courier,
         "order_id": order.json()["id"],
         "fence_id": fence.json()["id"],

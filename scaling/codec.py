@@ -1,0 +1,99 @@
+"""What travels through Redis: stream entries, cell publications, request/reply (msgpack)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from api.outbound import CourierMessage
+
+PingRow = tuple[float, float, float, float | None, float | None, float | None]
+"""``(lat, lng, ts, speed, heading, accuracy)``: one ping, ``ts`` already epoch seconds."""
+
+
+class Pings(msgspec.Struct, tag="p", array_like=True):
+    """A driver message for the owning shard; ``prev`` names the shard that held the courier
+    before when this is the first entry after a switch (-1 otherwise): the new shard waits for
+    that shard's handover before applying it."""
+
+    tenant: str
+    courier: str
+    vehicle: str
+    capacity: int
+    pings: list[PingRow]
+    prev: int = -1
+
+
+class CourierSnapshot(msgspec.Struct, array_like=True):
+    """A courier's last accepted state: the shard's restart snapshot and its handover."""
+
+    tenant: str
+    vehicle: str
+    capacity: int
+    load: int
+    status: str
+    lat: float
+    lng: float
+    ts: float
+    speed: float | None
+    heading: float | None
+    accuracy: float | None
+    idle_since: float | None
+
+
+class Handover(msgspec.Struct, tag="h", array_like=True):
+    """To the old shard, in its stream after the courier's earlier pings: give the courier up
+    to shard ``to``, with the pings that crossed."""
+
+    to: int
+    then: Pings
+
+
+class Takeover(msgspec.Struct, tag="s", array_like=True):
+    """From the old shard to the new one: the courier's state (None: the old shard had none),
+    then the pings that crossed."""
+
+    state: CourierSnapshot | None
+    then: Pings
+    origin: int
+
+
+Entry = Pings | Handover | Takeover
+
+
+class CellUpdate(msgspec.Struct, array_like=True):
+    """One publication on a console cell's channel: the latest state of couriers in it."""
+
+    tenant: str
+    couriers: list[CourierMessage]
+
+
+class Request(msgspec.Struct, array_like=True):
+    """A call to a shard: ``op`` is ``nearest`` or ``cells``; the answer goes to ``reply``."""
+
+    op: str
+    reply: str
+    tenant: str | None = None
+    lat: float = 0.0
+    lng: float = 0.0
+    k: int = 0
+    cells: list[int] = []
+
+
+class NearestReply(msgspec.Struct, array_like=True):
+    found: list[tuple[str, float]]
+
+
+class CellsReply(msgspec.Struct, array_like=True):
+    couriers: list[CourierMessage]
+
+
+ENTRY_FIELD = b"e"
+"""The one field of a stream entry."""
+
+encode = msgspec.msgpack.Encoder().encode
+entry_decoder = msgspec.msgpack.Decoder(Entry)
+snapshot_decoder = msgspec.msgpack.Decoder(CourierSnapshot)
+update_decoder = msgspec.msgpack.Decoder(CellUpdate)
+request_decoder = msgspec.msgpack.Decoder(Request)
+nearest_decoder = msgspec.msgpack.Decoder(NearestReply)
+cells_decoder = msgspec.msgpack.Decoder(CellsReply)

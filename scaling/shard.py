@@ -1,0 +1,440 @@
+"""A shard process: consumes its Redis Stream into its own live index, acknowledges after
+applying, snapshots last positions, hands couriers over, answers queries, publishes cells."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from api.outbound import CourierMessage
+from api.runtime import courier_message_of
+from geo.cells import cells_of, parent_cells
+from scaling import codec, keys
+from scaling.codec import CellUpdate, CourierSnapshot, Entry, Handover, Pings, Request, Takeover
+from scaling.shard_map import ShardMap
+from tracking import CourierState, LiveIndex
+
+log = logging.getLogger("hexdispatch.shard")
+
+REPLY_TTL_S = 30
+"""A reply nobody collected (the caller timed out) expires."""
+
+
+def snapshot_of(state: CourierState) -> CourierSnapshot:
+    return CourierSnapshot(
+        tenant=state.tenant or "",
+        vehicle=state.vehicle or "",
+        capacity=state.capacity,
+        load=state.load,
+        status=state.status,
+        lat=state.lat,
+        lng=state.lng,
+        ts=state.ts,
+        speed=state.speed,
+        heading=state.heading,
+        accuracy=state.accuracy,
+        idle_since=state.idle_since,
+    )
+
+
+@dataclass
+class _Deferred:
+    """Entries of a courier waiting for its handover from another shard (not yet acked)."""
+
+    since: float
+    entries: list[tuple[bytes, Entry]] = field(default_factory=list)
+
+
+@dataclass
+class _Commit:
+    """What one batch writes to Redis in one MULTI: acks with the state they produced."""
+
+    acks: list[bytes] = field(default_factory=list)
+    touched: dict[str, None] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    sends: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+class Shard:
+    """One engine shard.
+
+    Parameters
+    ----------
+    shard_id
+        This shard's id in the shard map.
+    redis
+        An asyncio Redis client (bytes responses).
+    shard_map
+        The map workers route by (a courier is handed over when its pings move shards).
+    resolution, console_resolution
+        Live index and console-cell resolutions (the API's ``h3_resolution`` and
+        ``console_resolution``).
+    batch
+        Stream entries read per round.
+    handover_wait_s
+        How long entries of a courier wait for its handover before being applied without it.
+    """
+
+    def __init__(
+        self,
+        shard_id: int,
+        redis: Redis,
+        shard_map: ShardMap,
+        *,
+        resolution: int = 9,
+        console_resolution: int = 6,
+        batch: int = 2000,
+        handover_wait_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.id = shard_id
+        self.redis = redis
+        self.shard_map = shard_map
+        self.console_resolution = console_resolution
+        self.batch = batch
+        self.handover_wait_s = handover_wait_s
+        self.clock = clock
+        self.index = LiveIndex(resolution=resolution, clock=clock)
+        self.stream = keys.stream(shard_id)
+        self.consumer = keys.consumer(shard_id)
+        self.waiting: dict[str, _Deferred] = {}
+        self.handed_in: dict[str, int] = {}
+        self.announced: set[str] = set()
+        """Couriers whose owner entry already names this shard."""
+        self.applied = 0
+        """Stream entries applied and acknowledged since start."""
+        self._last_trim = 0.0
+
+    # ---------------------------------------------------------------- start-up
+
+    async def prepare(self) -> None:
+        """Create the consumer group, then restore the last positions snapshot."""
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self.redis.xgroup_create(self.stream, keys.GROUP, id="0", mkstream=True)
+        saved = await self.redis.hgetall(keys.last_positions(self.id))
+        if saved:
+            ids = [k.decode() for k in saved]
+            snaps = [codec.snapshot_decoder.decode(v) for v in saved.values()]
+            self._restore(ids, snaps)
+            self.announced.update(ids)
+
+    def _restore(self, ids: list[str], snaps: list[CourierSnapshot]) -> None:
+        self.index.upsert_many(
+            ids,
+            [s.lat for s in snaps],
+            [s.lng for s in snaps],
+            [s.ts for s in snaps],
+            speed=[s.speed for s in snaps],
+            heading=[s.heading for s in snaps],
+            accuracy=[s.accuracy for s in snaps],
+            tenant=[s.tenant for s in snaps],
+            vehicle=[s.vehicle for s in snaps],
+            capacity=[s.capacity for s in snaps],
+            load=[s.load for s in snaps],
+            status=["idle" if s.status == "offline" else s.status for s in snaps],
+            idle_since=[math.nan if s.idle_since is None else s.idle_since for s in snaps],
+        )
+
+    async def recover(self) -> int:
+        """Apply every entry delivered before a restart but never acknowledged: this
+        consumer's pending list, then entries other consumers of the group left pending."""
+        done, last = 0, "0"
+        while True:
+            got = await self.redis.xreadgroup(
+                keys.GROUP, self.consumer, {self.stream: last}, count=self.batch
+            )
+            entries = got[0][1] if got else []
+            if not entries:
+                break
+            last = entries[-1][0]
+            await self.handle(entries)
+            done += len(entries)
+        start: bytes | str = "0-0"
+        while True:
+            start, claimed, _ = await self.redis.xautoclaim(
+                self.stream, keys.GROUP, self.consumer, 0, start, count=self.batch
+            )
+            if claimed:
+                await self.handle(claimed)
+                done += len(claimed)
+            if start in (b"0-0", "0-0"):
+                break
+        return done
+
+    # ---------------------------------------------------------------- main loop
+
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
+        """Consume until ``stop`` is set; requests are answered on a second connection."""
+        await self.prepare()
+        await self.recover()
+        server = asyncio.create_task(self.serve_requests(stop))
+        if ready is not None:
+            ready()
+        try:
+            while not stop.is_set():
+                got = await self.redis.xreadgroup(
+                    keys.GROUP, self.consumer, {self.stream: ">"}, count=self.batch, block=50
+                )
+                if got:
+                    await self.handle(got[0][1])
+                await self._release_expired()
+                await self._trim()
+        finally:
+            stop.set()
+            await server
+
+    async def _trim(self) -> None:
+        """Drop acknowledged entries from the stream (never one still pending), once a second."""
+        now = time.monotonic()
+        if now - self._last_trim < 1.0:
+            return
+        self._last_trim = now
+        pending = await self.redis.xpending(self.stream, keys.GROUP)
+        if pending["pending"]:
+            minid = pending["min"]
+        else:
+            groups = await self.redis.xinfo_groups(self.stream)
+            minid = next(g["last-delivered-id"] for g in groups if g["name"] == keys.GROUP.encode())
+        await self.redis.xtrim(self.stream, minid=minid, approximate=False)
+
+    async def _release_expired(self) -> None:
+        now = self.clock()
+        late = [c for c, d in self.waiting.items() if now - d.since > self.handover_wait_s]
+        if not late:
+            return
+        released: list[tuple[bytes, Entry]] = []
+        for courier in late:
+            log.warning("shard %s: no handover for %s; applying its pings", self.id, courier)
+            released += self.waiting.pop(courier).entries
+        await self._handle_decoded(released, trusted=True)
+
+    # ---------------------------------------------------------------- applying
+
+    async def handle(self, raw: Iterable[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        """Apply stream entries in order and commit their effects with their acks."""
+        decoded, gone = [], []
+        for i, fields in raw:
+            if fields:
+                decoded.append((i, codec.entry_decoder.decode(fields[codec.ENTRY_FIELD])))
+            else:  # pending, but trimmed away: nothing left to apply
+                gone.append(i)
+        await self._handle_decoded(decoded, gone=gone)
+
+    async def _handle_decoded(
+        self,
+        entries: list[tuple[bytes, Entry]],
+        *,
+        trusted: bool = False,
+        gone: Sequence[bytes] = (),
+    ) -> None:
+        commit = _Commit(acks=list(gone))
+        run: list[Pings] = []
+        todo = deque(entries)
+        while todo:
+            eid, entry = todo.popleft()
+            courier = (
+                entry.then.courier if isinstance(entry, Handover | Takeover) else entry.courier
+            )
+            if isinstance(entry, Takeover):
+                self._apply(run, commit)
+                run = []
+                self._take(entry, commit)
+                run.append(entry.then)
+                commit.acks.append(eid)
+                waited = self.waiting.pop(courier, None)
+                if waited is not None:  # its first entry names this origin: applied now
+                    todo.extendleft(reversed(waited.entries))
+                continue
+            if courier in self.waiting:
+                self.waiting[courier].entries.append((eid, entry))
+                continue
+            prev = entry.then.prev if isinstance(entry, Handover) else entry.prev
+            if (
+                not trusted
+                and prev >= 0
+                and prev != self.id
+                and self.handed_in.pop(courier, None) != prev
+            ):
+                self.waiting[courier] = _Deferred(self.clock(), [(eid, entry)])
+                continue
+            if isinstance(entry, Handover):
+                self._apply(run, commit)
+                run = []
+                state = self._give_up(courier, commit)
+                takeover = Takeover(state=state, then=entry.then, origin=self.id)
+                commit.sends.append((entry.to, codec.encode(takeover)))
+                commit.acks.append(eid)
+                continue
+            run.append(entry)
+            commit.acks.append(eid)
+        self._apply(run, commit)
+        await self._commit(commit)
+
+    def _apply(self, run: list[Pings], commit: _Commit) -> None:
+        """One `LiveIndex.upsert_many` over the pings of several entries, in order."""
+        if not run:
+            return
+        ids: list[Hashable] = []
+        rows: list[codec.PingRow] = []
+        first: dict[str, Pings] = {}
+        for entry in run:
+            ids += [entry.courier] * len(entry.pings)
+            rows += entry.pings
+            if entry.courier not in self.index:
+                first.setdefault(entry.courier, entry)
+        if not rows:
+            return
+        cols = list(zip(*rows, strict=True))
+        attrs: dict[str, Any] = {}
+        if first:
+            none = None
+            attrs = {
+                "tenant": [first[c].tenant if c in first else none for c in ids],
+                "vehicle": [first[c].vehicle if c in first else none for c in ids],
+                "capacity": [first[c].capacity if c in first else none for c in ids],
+            }
+        result = self.index.upsert_many(
+            ids,
+            cols[0],
+            cols[1],
+            cols[2],
+            speed=cols[3],
+            heading=cols[4],
+            accuracy=cols[5],
+            **attrs,
+        )
+        for i in np.flatnonzero(result.accepted).tolist():
+            commit.touched[str(ids[i])] = None
+        self.applied += len(run)
+
+    def _give_up(self, courier: str, commit: _Commit) -> CourierSnapshot | None:
+        if courier not in self.index:
+            return None
+        state = snapshot_of(self.index.get(courier))
+        self.index.remove(courier)
+        commit.touched.pop(courier, None)
+        commit.removed.add(courier)
+        self.announced.discard(courier)
+        return state
+
+    def _take(self, entry: Takeover, commit: _Commit) -> None:
+        courier = entry.then.courier
+        self.handed_in[courier] = entry.origin
+        if entry.state is None:
+            return
+        if courier in self.index:
+            # pings applied without the handover (it came late): the older state loses
+            if self.index.get(courier).ts >= entry.state.ts:
+                return
+            self.index.remove(courier)
+        self._restore([courier], [entry.state])
+        commit.touched[courier] = None
+        commit.removed.discard(courier)
+
+    async def _commit(self, commit: _Commit) -> None:
+        if not (commit.acks or commit.sends):
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        if commit.touched:
+            states = [self.index.get(c) for c in commit.touched]
+            pipe.hset(
+                keys.last_positions(self.id),
+                mapping={str(s.courier_id): codec.encode(snapshot_of(s)) for s in states},
+            )
+            new = [c for c in commit.touched if c not in self.announced]
+            if new:
+                pipe.hset(keys.OWNER, mapping=dict.fromkeys(new, self.id))
+                self.announced.update(new)
+            for channel, update in self._updates(states):
+                pipe.publish(channel, codec.encode(update))
+        if commit.removed:
+            pipe.hdel(keys.last_positions(self.id), *commit.removed)
+        for shard, data in commit.sends:
+            pipe.xadd(keys.stream(shard), {codec.ENTRY_FIELD: data})
+        if commit.acks:
+            pipe.xack(self.stream, keys.GROUP, *commit.acks)
+        await pipe.execute()
+
+    def _updates(self, states: list[CourierState]) -> list[tuple[str, CellUpdate]]:
+        """One publication per console cell and tenant, with every courier that moved in it."""
+        lats = np.fromiter((s.lat for s in states), float, len(states))
+        lngs = np.fromiter((s.lng for s in states), float, len(states))
+        cells = cells_of(lats, lngs, self.console_resolution).tolist()
+        grouped: dict[tuple[int, str], list[CourierMessage]] = {}
+        for cell, state in zip(cells, states, strict=True):
+            grouped.setdefault((cell, state.tenant or ""), []).append(courier_message_of(state))
+        return [
+            (keys.cell_channel(cell), CellUpdate(tenant=tenant, couriers=msgs))
+            for (cell, tenant), msgs in grouped.items()
+        ]
+
+    # ---------------------------------------------------------------- requests
+
+    async def serve_requests(self, stop: asyncio.Event) -> None:
+        """Answer `Request` calls pushed on this shard's request list until ``stop``."""
+        conn = self.redis.client()
+        try:
+            while not stop.is_set():
+                got = await conn.blpop([keys.requests(self.id)], timeout=0.2)
+                if got is None:
+                    continue
+                req = codec.request_decoder.decode(got[1])
+                answer = self.answer(req)
+                pipe = conn.pipeline(transaction=False)
+                pipe.rpush(req.reply, codec.encode(answer))
+                pipe.expire(req.reply, REPLY_TTL_S)
+                await pipe.execute()
+        finally:
+            await conn.aclose()
+
+    def answer(self, req: Request) -> codec.NearestReply | codec.CellsReply:
+        """The reply to one request (queries of this shard's index only)."""
+        if req.op == "nearest":
+            found = self.index.nearest(req.lat, req.lng, req.k, tenant=req.tenant)
+            return codec.NearestReply(found=[(str(c), m) for c, m in found])
+        return codec.CellsReply(couriers=self.couriers_in_cells(req.tenant, req.cells))
+
+    def couriers_in_cells(self, tenant: str | None, cells: list[int]) -> list[CourierMessage]:
+        rows = self.index.snapshot(tenant=tenant) if tenant else self.index.snapshot()
+        if not len(rows.courier_ids) or not cells:
+            return []
+        coarse = parent_cells(rows.cells, self.console_resolution)
+        keep = np.flatnonzero(np.isin(coarse, np.asarray(cells, dtype=np.int64)))
+        return [courier_message_of(self.index.get(rows.courier_ids[i])) for i in keep.tolist()]
+
+
+async def run_shard(
+    shard_id: int, redis_url: str, *, resolution: int = 9, console_resolution: int = 6
+) -> None:
+    """`hexdispatch shard`: run one shard until SIGTERM or SIGINT."""
+    import signal
+
+    from scaling.shard_map import load
+
+    redis = Redis.from_url(redis_url)
+    try:
+        shard = Shard(
+            shard_id,
+            redis,
+            await load(redis),
+            resolution=resolution,
+            console_resolution=console_resolution,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await shard.run(stop, ready=lambda: print(f"shard {shard_id} ready", flush=True))
+    finally:
+        await redis.aclose()
