@@ -1072,6 +1072,19 @@ class LiveIndex:
         """Courier ids of index rows (as returned by `within_many`)."""
         return np.asarray(self._ids.take(np.asarray(rows, dtype=np.int64)), dtype=object)
 
+    def rows_of(self, courier_ids: Sequence[Hashable]) -> IntArray:
+        """Index rows of couriers (for `columns`).
+
+        Raises
+        ------
+        UnknownCourier
+            Naming the first courier not in the index.
+        """
+        try:
+            return np.array([self._row_of[c] for c in courier_ids], dtype=np.int64)
+        except KeyError as exc:
+            raise UnknownCourier(exc.args[0]) from None
+
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
         """Attributes of index rows as numpy columns (for dispatch's candidate table).
 
@@ -1099,6 +1112,8 @@ class LiveIndex:
             load=self._load.take(r),
             skills=self._skills.take(r),
             idle_since=self._idle_since.take(r),
+            speed=self._speed.take(r),
+            heading=self._heading.take(r),
         )
 
     # ------------------------------------------------------------------ fences
