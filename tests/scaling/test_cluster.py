@@ -27,7 +27,7 @@ from api.tokens import issue_driver_token
 from scaling import codec, keys
 from scaling.shard_map import ShardMap, save
 from store.memory import MemoryStore
-from tests.scaling.conftest import WEST, two_shards
+from tests.scaling.conftest import WEST, run_async, two_shards
 from tracking import LiveIndex
 
 pytestmark = pytest.mark.redis
@@ -227,7 +227,7 @@ def test_two_workers_two_shards_survive_a_sigkill(redis_url: str) -> None:
             assert final[r.courier] == pytest.approx(engine[r.courier])
         return run
 
-    run = asyncio.run(main())
+    run = run_async(main)
     assert len(run.acked) == COURIERS
     # couriers driven through worker 1 (odd ones) and held by either shard reach worker 0
     assert run.seen_by_console >= {r.courier for r in plan}

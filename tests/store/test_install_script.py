@@ -45,7 +45,7 @@ def test_root_installs_missing_packages_non_interactively(tmp_path: Path) -> Non
     calls = (tmp_path / "apt.log").read_text().splitlines()
     assert calls[0].startswith("apt-get update")
     assert "install -y" in calls[1]
-    assert calls[1].endswith("postgresql-15 postgresql-15-postgis-3 chromium")
+    assert calls[1].endswith("postgresql-15 postgresql-15-postgis-3 chromium redis-server")
 
 
 @pytest.mark.parametrize(("ci", "code"), [("true", 1), ("", 0)])
@@ -53,7 +53,7 @@ def test_non_root_is_told_exactly_what_to_install(tmp_path: Path, ci: str, code:
     done = _run(tmp_path, installed=False, uid=1000, ci=ci)
     assert done.returncode == code
     assert (
-        "apt-get install -y --no-install-recommends postgresql-15 postgresql-15-postgis-3 chromium"
-        in done.stderr
+        "apt-get install -y --no-install-recommends postgresql-15 postgresql-15-postgis-3 chromium "
+        "redis-server" in done.stderr
     )
     assert not (tmp_path / "apt.log").exists()
