@@ -88,6 +88,52 @@ def run_one(load_args: list[str], shards: int) -> dict[str, Any]:
     return {"setup": f"{shards} shard(s)", **asdict(result)}
 
 
+async def _drain(url: str, entries: int, couriers: int) -> dict[str, Any]:
+    """Fill one shard's stream with ``entries`` one-ping messages, then time a shard process
+    applying all of them (read, index update, snapshot, publish, XACK): its throughput alone."""
+    import time
+
+    from redis.asyncio import Redis
+
+    from scaling import codec, keys
+    from scaling.codec import Pings
+
+    client = Redis.from_url(url)
+    await client.flushall()
+    await save(client, city_map(1))
+    w, s, e, n = api_load.CITY_BBOX
+    t0 = time.time() - entries / couriers - 10
+    pipe = client.pipeline(transaction=False)
+    for i in range(entries):
+        c, step = i % couriers, i // couriers
+        lat = s + (n - s) * ((c * 7919) % couriers) / couriers
+        lng = w + (e - w) * c / couriers + step * 1e-5
+        entry = Pings("bench", f"cou{c:06d}", "bike", 1, [(lat, lng, t0 + step, None, None, None)])
+        pipe.xadd(keys.stream(0), {codec.ENTRY_FIELD: codec.encode(entry)})
+        if len(pipe) >= 5000:
+            await pipe.execute()
+    await pipe.execute()
+    start = time.perf_counter()
+    with shard_processes(url, 1):
+        while True:
+            pending = await client.xpending(keys.stream(0), keys.GROUP)
+            (group,) = await client.xinfo_groups(keys.stream(0))
+            if not pending["pending"] and not group.get("lag"):
+                break
+            await asyncio.sleep(0.01)
+        took = time.perf_counter() - start
+    applied = await client.hlen(keys.last_positions(0))
+    await client.aclose()
+    return {
+        "setup": "one shard draining its stream (start-up included)",
+        "entries": entries,
+        "couriers": couriers,
+        "seconds": round(took, 2),
+        "entries_per_s": round(entries / took, 1),
+        "couriers_in_snapshot": applied,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--couriers", type=int, default=1000)
@@ -95,8 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--consoles", type=int, default=5)
     p.add_argument("--rate", type=float, default=0.0, help="offered pings/s (0: as fast as acks)")
     p.add_argument("--shards", default="0,1,2", help="0 is the embedded peer")
+    p.add_argument("--drain", type=int, default=0, help="entries for the shard drain benchmark")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.drain:
+        with throwaway_redis() as server:
+            result = asyncio.run(_drain(server.url, args.drain, args.couriers))
+        print(json.dumps(result, indent=2))
+        return
     load = ["--couriers", str(args.couriers), "--seconds", str(args.seconds)]
     load += ["--consoles", str(args.consoles), "--rate", str(args.rate), "--gc", "tuned"]
     results = [run_one(load, int(s)) for s in args.shards.split(",")]

@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from api.outbound import CourierMessage, FenceEventMessage
 from api.runtime import courier_message_of
-from geo.cells import cell_of, parent_cells
+from geo.cells import cell_of, cells_of, parent_cells
 from scaling import codec, keys
 from scaling.codec import CellUpdate, CourierSnapshot, Entry, Handover, Pings, Request, Takeover
 from scaling.shard_map import ShardMap
@@ -447,19 +447,20 @@ class Shard:
         the fence events of couriers now in it."""
         grouped: dict[tuple[int, str], CellUpdate] = {}
 
-        def update(lat: float, lng: float, tenant: str) -> CellUpdate:
-            key = (cell_of(lat, lng, self.console_resolution), tenant)
+        def update(cell: int, tenant: str) -> CellUpdate:
+            key = (cell, tenant)
             if key not in grouped:
                 grouped[key] = CellUpdate(tenant=tenant, couriers=[])
             return grouped[key]
 
-        for state in states:
-            update(state.lat, state.lng, state.tenant or "").couriers.append(
-                courier_message_of(state)
-            )
+        lats = np.fromiter((s.lat for s in states), float, len(states))
+        lngs = np.fromiter((s.lng for s in states), float, len(states))
+        cells = cells_of(lats, lngs, self.console_resolution).tolist()
+        for cell, state in zip(cells, states, strict=True):
+            update(cell, state.tenant or "").couriers.append(courier_message_of(state))
         for tenant, msg in events:
             assert msg.lat is not None and msg.lng is not None
-            update(msg.lat, msg.lng, tenant).events.append(msg)
+            update(cell_of(msg.lat, msg.lng, self.console_resolution), tenant).events.append(msg)
         return [(keys.cell_channel(cell), u) for (cell, _), u in grouped.items()]
 
     # ---------------------------------------------------------------- requests

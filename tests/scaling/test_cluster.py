@@ -121,6 +121,24 @@ async def workers(url: str, store: MemoryStore, n: int) -> AsyncIterator[list[in
         await asyncio.gather(*tasks)
 
 
+async def rest_pings(port: int, courier: str, lat: float, lng: float, ts: float) -> int:
+    """POST one ping over REST (a raw HTTP/1.1 request); the accepted count."""
+    body = json.dumps({"pings": [{"lat": lat, "lng": lng, "ts": ts}]}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST /v1/couriers/{courier}/pings HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    raw = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    status = int(raw.split(b" ", 2)[1])
+    assert status == 200, raw
+    return int(json.loads(raw.split(b"\r\n\r\n", 1)[1])["accepted"])
+
+
 @dataclass
 class Run:
     acked: dict[str, float] = field(default_factory=dict)
@@ -186,6 +204,8 @@ def single_engine(plan: list[Route]) -> dict[str, tuple[float, float, float]]:
         for r in plan:
             p = r.ping(n)
             index.upsert(r.courier, p["lat"], p["lng"], p["ts"])
+    last = plan[1].ping(MESSAGES)  # the REST ping
+    index.upsert(plan[1].courier, last["lat"], last["lng"], last["ts"])
     return {r.courier: (s.lat, s.lng, s.ts) for r in plan for s in [index.get(r.courier)]}
 
 
@@ -214,6 +234,15 @@ def test_two_workers_two_shards_survive_a_sigkill(redis_url: str) -> None:
                 await back.wait()
                 await asyncio.to_thread(stack.enter_context, shard_process(1, redis_url))
                 await driving
+                # a REST batch through the other worker goes the same way
+                last = plan[1].ping(MESSAGES)
+                assert (
+                    await rest_pings(
+                        ports[0], plan[1].courier, last["lat"], last["lng"], last["ts"]
+                    )
+                    == 1
+                )
+                run.acked[plan[1].courier] = last["ts"]
                 await settled(redis)
                 await asyncio.sleep(0.3)  # the last publications reach the console
                 done.set()
