@@ -1,6 +1,7 @@
-"""Two API workers and two shard processes on loopback, driven over real websockets: a shard
-is SIGKILLed mid-run and restarted; no acknowledged ping is lost, consoles on one worker see
-couriers driven through the other, and the result equals the single-process engine's."""
+"""Three API workers and two shard processes on loopback, driven over real websockets: a shard
+is SIGKILLed mid-run and restarted, a worker stops and its drivers reconnect to another; no
+acknowledged ping is lost, a console on one worker sees couriers driven through the others, and
+the result equals the single-process engine's."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ API_KEY = "hdk_scaling_test_key"
 TENANT = "t1"
 COURIERS = 16
 MESSAGES = 50
-KILL_AT, RESTART_AT = 15, 30
-"""Message numbers (of courier 0) at which shard 1 is SIGKILLed and started again."""
+MOMENTS = {"kill": 15, "drop": 22, "restart": 30}
+"""Message numbers (of courier 0) at which shard 1 is SIGKILLed, API worker 2 stops, and
+shard 1 starts again."""
 
 
 @dataclass
@@ -97,7 +99,9 @@ def shard_process(shard: int, url: str) -> Iterator[subprocess.Popen[str]]:
 
 
 @contextlib.asynccontextmanager
-async def workers(url: str, store: MemoryStore, n: int) -> AsyncIterator[list[int]]:
+async def workers(
+    url: str, store: MemoryStore, n: int
+) -> AsyncIterator[tuple[list[int], list[uvicorn.Server]]]:
     """``n`` API workers (uvicorn on real sockets) sharing one store, each with its gateway."""
     servers, ports = [], []
     for _ in range(n):
@@ -114,7 +118,7 @@ async def workers(url: str, store: MemoryStore, n: int) -> AsyncIterator[list[in
             await asyncio.sleep(0.01)
         ports.append(s.servers[0].sockets[0].getsockname()[1])
     try:
-        yield ports
+        yield ports, servers
     finally:
         for s in servers:
             s.should_exit = True
@@ -144,28 +148,40 @@ class Run:
     acked: dict[str, float] = field(default_factory=dict)
     """Courier → ts of its last acknowledged ping."""
     seen_by_console: set[str] = field(default_factory=set)
+    reconnected: set[str] = field(default_factory=set)
 
 
 async def drive(
-    ports: list[int], plan: list[Route], kill: asyncio.Event, back: asyncio.Event, run: Run
+    ports: list[int], plan: list[Route], events: dict[str, asyncio.Event], run: Run
 ) -> None:
+    """Each courier on worker ``i % 3``; when a worker goes away, its drivers reconnect to
+    worker 1 and resend the message that had no ack."""
+
     async def one(i: int, route: Route) -> None:
         token = issue_driver_token(SECRET, route.courier, TENANT, time.time() + 3600)
-        uri = f"ws://127.0.0.1:{ports[i % len(ports)]}/v1/ws/driver?token={token}"
-        async with websockets.connect(uri) as ws:
-            for n in range(MESSAGES):
-                if i == 0 and n == KILL_AT:
-                    kill.set()
-                if i == 0 and n == RESTART_AT:
-                    back.set()
-                await ws.send(json.dumps({"type": "pings", "id": n, "pings": [route.ping(n)]}))
-                while True:
-                    reply = json.loads(await ws.recv())
-                    if reply["type"] == "ack":
-                        break
-                assert reply["results"] == [{"accepted": True}]
-                run.acked[route.courier] = route.ping(n)["ts"]
-                await asyncio.sleep(0.01)
+        port, n = ports[i % len(ports)], 0
+        while n < MESSAGES:
+            uri = f"ws://127.0.0.1:{port}/v1/ws/driver?token={token}"
+            try:
+                async with websockets.connect(uri) as ws:
+                    while n < MESSAGES:
+                        if i == 0:
+                            for name, at in MOMENTS.items():
+                                if n == at:
+                                    events[name].set()
+                        msg = {"type": "pings", "id": n, "pings": [route.ping(n)]}
+                        await ws.send(json.dumps(msg))
+                        while True:
+                            reply = json.loads(await ws.recv())
+                            if reply["type"] == "ack":
+                                break
+                        assert reply["results"] == [{"accepted": True}]
+                        run.acked[route.courier] = route.ping(n)["ts"]
+                        n += 1
+                        await asyncio.sleep(0.01)
+            except (websockets.ConnectionClosed, OSError):
+                run.reconnected.add(route.courier)
+                port = ports[1]
 
     await asyncio.gather(*(one(i, r) for i, r in enumerate(plan)))
 
@@ -209,7 +225,7 @@ def single_engine(plan: list[Route]) -> dict[str, tuple[float, float, float]]:
     return {r.courier: (s.lat, s.lng, s.ts) for r in plan for s in [index.get(r.courier)]}
 
 
-def test_two_workers_two_shards_survive_a_sigkill(redis_url: str) -> None:
+def test_workers_and_shards_survive_a_shard_sigkill_and_a_worker_stop(redis_url: str) -> None:
     store = MemoryStore()
     store.create_tenant("T", tenant_id=TENANT)
     store.create_api_key(TENANT, "test", secret=API_KEY)
@@ -224,14 +240,17 @@ def test_two_workers_two_shards_survive_a_sigkill(redis_url: str) -> None:
         run = Run()
         with shard_process(0, redis_url), contextlib.ExitStack() as stack:
             first = stack.enter_context(shard_process(1, redis_url))
-            async with workers(redis_url, store, 2) as ports:
-                kill, back, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+            async with workers(redis_url, store, 3) as (ports, servers):
+                events = {name: asyncio.Event() for name in MOMENTS}
+                done = asyncio.Event()
                 watcher = asyncio.create_task(console(ports[0], run, done))
-                driving = asyncio.create_task(drive(ports, plan, kill, back, run))
-                await kill.wait()
+                driving = asyncio.create_task(drive(ports, plan, events, run))
+                await events["kill"].wait()
                 first.send_signal(signal.SIGKILL)
                 first.wait()
-                await back.wait()
+                await events["drop"].wait()
+                servers[2].should_exit = True  # its drivers move to worker 1
+                await events["restart"].wait()
                 await asyncio.to_thread(stack.enter_context, shard_process(1, redis_url))
                 await driving
                 # a REST batch through the other worker goes the same way
@@ -258,6 +277,7 @@ def test_two_workers_two_shards_survive_a_sigkill(redis_url: str) -> None:
 
     run = run_async(main)
     assert len(run.acked) == COURIERS
+    assert run.reconnected == {r.courier for i, r in enumerate(plan) if i % 3 == 2}
     # couriers driven through worker 1 (odd ones) and held by either shard reach worker 0
     assert run.seen_by_console >= {r.courier for r in plan}
 
