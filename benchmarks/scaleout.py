@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--consoles", type=int, default=5)
     p.add_argument("--rate", type=float, default=0.0, help="offered pings/s (0: as fast as acks)")
+    p.add_argument("--batch", type=int, default=1, help="pings per driver message")
     p.add_argument("--shards", default="0,1,2", help="0 is the embedded peer")
     p.add_argument("--drain", type=int, default=0, help="entries for the shard drain benchmark")
     p.add_argument("--json", action="store_true")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     load = ["--couriers", str(args.couriers), "--seconds", str(args.seconds)]
     load += ["--consoles", str(args.consoles), "--rate", str(args.rate), "--gc", "tuned"]
+    load += ["--batch", str(args.batch)]
     results = [run_one(load, int(s)) for s in args.shards.split(",")]
     if args.json:
         print(json.dumps(results, indent=2))
