@@ -154,7 +154,10 @@ def shard(
     id: int = typer.Option(..., "--id", min=0, help="This shard's id in the shard map."),
     redis: str = typer.Option(..., help="Redis URL holding the shard map and streams."),
 ) -> None:
-    """Run one engine shard: its cells' live index, fed by its Redis Stream (docs/scaling.md)."""
+    """Run one engine shard: its cells' live index, fed by its Redis Stream (docs/scaling.md).
+
+    Geofences are read from HEXDISPATCH_DATABASE_URL (PostGIS) when it is set.
+    """
     import asyncio
 
     from api.settings import Settings
@@ -167,6 +170,7 @@ def shard(
             redis,
             resolution=settings.h3_resolution,
             console_resolution=settings.console_resolution,
+            database_url=settings.database_url,
         )
     )
 
