@@ -29,7 +29,7 @@ from api.outbound import (
 )
 from api.ping_batcher import PingBatcher, PingSink
 from api.settings import Settings
-from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
+from geo.cells import cell_of, cells_of_valid, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
 from orders.model import Order
 from orders.pin_attempts import PinAttempts
@@ -371,8 +371,7 @@ class Runtime:
                 np.array(accuracy, dtype=float)[ok],
             )
             moved = list(dict.fromkeys(ids[i] for i in okl))
-            for courier_id in moved:  # latest state, once each
-                self.publish_courier(tenants[courier_id], courier_id)
+            self.publish_couriers(tenants, moved)
             self.etas.couriers_moved(moved)
         by_tenant: dict[str, list[FenceEvent]] = {}
         for event in result.events:
@@ -398,6 +397,28 @@ class Runtime:
         self.hub.publish_position(
             tenant_id, courier_id, [("cell", coarse), ("courier", courier_id)], msg
         )
+
+    def publish_couriers(self, tenants: dict[str, str], courier_ids: list[str]) -> None:
+        """`publish_courier` for many couriers at once (columns read in one pass, not one
+        `LiveIndex.get` each); ``tenants`` maps each courier to its tenant."""
+        if not courier_ids:
+            return
+        cols = self.index.columns(self.index.rows_of(courier_ids))
+        coarse = cells_of_valid(cols.lat, cols.lng, self.console_resolution).tolist()
+        assert cols.speed is not None and cols.heading is not None
+        speed = [None if math.isnan(v) else v for v in cols.speed.tolist()]
+        heading = [None if math.isnan(v) else v for v in cols.heading.tolist()]
+        rows = zip(
+            courier_ids, cols.lat.tolist(), cols.lng.tolist(), cols.ts.tolist(),
+            cols.status.tolist(), heading, speed, cols.vehicle.tolist(), cols.load.tolist(),
+            cols.capacity.tolist(), coarse, strict=True,
+        )  # fmt: skip
+        for cid, lat, lng, ts, status, head, sp, vehicle, load, capacity, cell in rows:
+            msg = CourierMessage(
+                id=cid, lat=lat, lng=lng, ts=ts, status=status, heading=head, speed=sp,
+                vehicle=vehicle, load=load, capacity=capacity,
+            )  # fmt: skip
+            self.hub.publish_position(tenants[cid], cid, [("cell", cell), ("courier", cid)], msg)
 
     def publish_fence_events(self, tenant_id: str, events: Sequence[FenceEvent]) -> None:
         for event in events:
