@@ -28,7 +28,7 @@ import numpy as np
 from sims.config import SimConfig
 from sims.demand import Demand
 from sims.errors import NotLoopback
-from sims.fleet import Fleet, Phase
+from sims.fleet import Fleet, Phase, vehicle_mix
 from sims.recorder import Recorder, Sample
 from sims.report import build_report, percentiles
 
@@ -77,8 +77,8 @@ class DriverShare:
 
     endpoint: Endpoint
     config: SimConfig
-    couriers: list[tuple[str, str]]
-    """``(courier id, driver token)``."""
+    couriers: list[tuple[str, str, str]]
+    """``(courier id, driver token, vehicle type)``."""
     part: int
     start_at: float
     """Wall-clock start: every process starts streaming then."""
@@ -160,6 +160,7 @@ class _DriverPool:
             duration_s=cfg.duration_s,
             ping_interval_s=cfg.ping_interval_s,
             online_fraction=1.0,
+            vehicles=[v for _, _, v in share.couriers],
         )
         self.stats = DriverStats()
         self.encode = msgspec.json.Encoder().encode
@@ -220,7 +221,7 @@ class _DriverPool:
             self.drivers[row] = driver
             self._spawn(driver.read())
 
-        await asyncio.gather(*(one(i, tok) for i, (_, tok) in enumerate(self.share.couriers)))
+        await asyncio.gather(*(one(i, tok) for i, (_, tok, _) in enumerate(self.share.couriers)))
 
     async def run(self) -> DriverStats:
         await self.connect()
@@ -334,31 +335,21 @@ class _Rest:
         await self.client.aclose()
 
 
-async def _setup(rest: _Rest, config: SimConfig, run_id: str) -> list[tuple[str, str]]:
+async def _setup(rest: _Rest, config: SimConfig, run_id: str) -> list[tuple[str, str, str]]:
     """The service zone, the couriers and their driver tokens."""
     await rest.post(
         "/v1/geofences",
         {"kind": "service_zone", "name": f"sim {run_id}", "geometry": config.city.zone_geojson()},
     )
-    fleet_vehicles = Fleet.create(
-        config.couriers,
-        config.city,
-        np.random.default_rng(config.seed),
-        start_at=0.0,
-        duration_s=config.duration_s,
-        ping_interval_s=config.ping_interval_s,
-        online_fraction=1.0,
-    ).vehicle.tolist()
+    vehicles = vehicle_mix(config.couriers, np.random.default_rng(config.seed)).tolist()
     gate = asyncio.Semaphore(REST_CONCURRENCY)
 
-    async def courier(i: int) -> tuple[str, str]:
+    async def courier(i: int) -> tuple[str, str, str]:
         cid = f"sim-{run_id}-{i:06d}"
         async with gate:
-            await rest.post(
-                "/v1/couriers", {"id": cid, "vehicle": fleet_vehicles[i], "capacity": 1}
-            )
+            await rest.post("/v1/couriers", {"id": cid, "vehicle": vehicles[i], "capacity": 1})
             token = await rest.post(f"/v1/couriers/{cid}/token", {})
-        return cid, str(token["token"])
+        return cid, str(token["token"]), vehicles[i]
 
     return list(await asyncio.gather(*(courier(i) for i in range(config.couriers))))
 
