@@ -131,6 +131,7 @@ def serve(
             typer.echo(f"embedded store: tenant 'default', API key {key}")
     os.environ.setdefault("HEXDISPATCH_GC_TUNED", "true")
     os.environ.setdefault("HEXDISPATCH_WEBHOOK_DELIVERY", "true")
+    os.environ.setdefault("HEXDISPATCH_SANDBOX_CALLBACKS", "true")
     if os.environ.get("HEXDISPATCH_TOKEN_SECRET") is None:
         # Every worker must sign and check driver tokens with the same secret.
         os.environ["HEXDISPATCH_TOKEN_SECRET"] = settings.token_secret.get_secret_value()
@@ -153,7 +154,10 @@ def shard(
     id: int = typer.Option(..., "--id", min=0, help="This shard's id in the shard map."),
     redis: str = typer.Option(..., help="Redis URL holding the shard map and streams."),
 ) -> None:
-    """Run one engine shard: its cells' live index, fed by its Redis Stream (docs/scaling.md)."""
+    """Run one engine shard: its cells' live index, fed by its Redis Stream (docs/scaling.md).
+
+    Geofences are read from HEXDISPATCH_DATABASE_URL (PostGIS) when it is set.
+    """
     import asyncio
 
     from api.settings import Settings
@@ -166,6 +170,7 @@ def shard(
             redis,
             resolution=settings.h3_resolution,
             console_resolution=settings.console_resolution,
+            database_url=settings.database_url,
         )
     )
 

@@ -21,7 +21,6 @@ from orders.errors import IllegalTransition
 from orders.lifecycle import OrderDraft
 from orders.model import Actor, ActorKind, Order, ProofKind, ProofOfDelivery
 from payments.intents import PaymentMethod, create_intent
-from payments.settlement import on_closed, on_delivered
 from payments.statements import Tariff
 from sims.city import City
 from sims.fleet import Fleet, Phase
@@ -47,7 +46,6 @@ ANSWER_ERRORS = (NotFound, StaleVersion, DispatchError, IllegalTransition, Permi
 class Delivered:
     order: Order
     settled: bool
-    ledger_entries: int
 
 
 class LocalEngine:
@@ -74,7 +72,12 @@ class LocalEngine:
         """A fresh runtime on the in-memory store, with one tenant; no background threads
         (the simulation runs dispatch itself, on simulated time)."""
         settings = Settings(
-            dispatch_auto=False, offer_timeout_s=offer_timeout_s, dispatch_window_s=window_s
+            dispatch_auto=False,
+            offer_timeout_s=offer_timeout_s,
+            dispatch_window_s=window_s,
+            courier_base_minor=TARIFF.courier_base_minor,
+            courier_per_km_minor=TARIFF.courier_per_km_minor,
+            platform_fee_bps=TARIFF.platform_fee_bps,
         )
         store = MemoryStore()
         store.create_tenant("simulation", tenant_id=SIM_TENANT)
@@ -180,8 +183,6 @@ class LocalEngine:
             ),
         )
         self.runtime.dispatch.withdraw(order_id)
-        for intent in self.store.payments_of_order(self.tenant_id, order_id):
-            self.store.save_payment(on_closed(order, intent, at=at))
         return order
 
     def pick_up(self, order_id: str, courier_id: str, at: float) -> Order:
@@ -192,24 +193,23 @@ class LocalEngine:
             lambda order: lifecycle.pick_up(order, courier_id, at=at),
         )
 
-    def deliver(self, order_id: str, courier_id: str, at: float, distance_m: float) -> Delivered:
-        """Deliver with a photo proof, bill it and settle its cash; the courier's load drops."""
+    def deliver(self, order_id: str, courier_id: str, at: float) -> Delivered:
+        """Deliver with a photo proof; `api.order_flow` bills it, settles its cash and frees
+        the courier's capacity in the same step."""
         proof = ProofOfDelivery(ProofKind.PHOTO, reference=f"photo-{order_id}")
+        captured = {
+            i.id for i in self.store.payments_of_order(self.tenant_id, order_id) if i.captured_minor
+        }
         order = order_flow.apply(
             self.runtime,
             self.tenant_id,
             order_id,
             lambda o: lifecycle.deliver(o, courier_id, proof, at=at),
         )
-        settled, entries = False, 0
-        for intent in self.store.payments_of_order(self.tenant_id, order_id):
-            result = on_delivered(order, intent, distance_m=distance_m, tariff=TARIFF, at=at)
-            self.store.save_payment(result)
-            settled = settled or (result.changed and result.intent.captured_minor > 0)
-            entries += len(result.entries)
-        state = self.index.get(courier_id)
-        load = max(0, state.load - order.size)
-        self.index.set_attrs(courier_id, load=load, status="idle" if load == 0 else "busy")
+        settled = any(
+            i.captured_minor > 0 and i.id not in captured
+            for i in self.store.payments_of_order(self.tenant_id, order_id)
+        )
         if self.publish:
             self.runtime.publish_courier(self.tenant_id, courier_id)
-        return Delivered(order, settled, entries)
+        return Delivered(order, settled)

@@ -40,6 +40,8 @@ def report_of(sim: Simulation) -> dict[str, Any]:
     """The JSON report of a finished in-process run."""
     wall_s = sim.wall_s
     rec = sim.rec
+    engine = sim.engine
+    rec.ledger_entries = len(engine.store.journal_entries(engine.tenant_id))
     return build_report(
         sim.config,
         rec,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from geo.cells import cells_of
-from geo.distance import great_circle_m
 from sims.config import SimConfig
 from sims.demand import Demand
 from sims.engine import ANSWER_ERRORS, LocalEngine
@@ -170,11 +169,9 @@ class Simulation:
                 rec.orders.mark("picked_up", job.row, now)
                 f.head_for(row, *job.dropoff, Phase.TO_DROPOFF)
                 continue
-            distance = great_circle_m(*job.pickup, *job.dropoff)
-            delivered = self.engine.deliver(order_id, cid, now, distance)
+            delivered = self.engine.deliver(order_id, cid, now)
             rec.orders.mark("delivered", job.row, now)
             rec.payments_settled += int(delivered.settled)
-            rec.ledger_entries += delivered.ledger_entries
             del self.jobs[order_id], self.job_of_row[row]
             f.order[row] = -1
             f.phase[row] = Phase.IDLE
