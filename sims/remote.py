@@ -5,8 +5,9 @@ driver websocket per courier, streams pings (``pings_per_message`` fixes per mes
 offers after a delay, and creates orders over REST as a Poisson process, for
 ``config.duration_s`` of wall time. It reports accepted pings per second, the ping round trip
 (message sent to its ack) and REST latencies, and the assignment latency (order created to
-offer accepted). Pick-up and delivery are simulated on the client (the server on main has no
-driver message for them yet), so a courier that delivered still carries its load on the server.
+offer accepted). Couriers drive to the pickup, send ``pick_up`` after the restaurant wait, drive
+to the drop-off and send ``deliver`` with a photo proof (the server bills the order, collects the
+cash and frees the courier in that step); the server's ``order_ack`` confirms each.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class DriverStats:
     answer_errors: Counter[str] = field(default_factory=Counter)
     assigned: dict[str, float] = field(default_factory=dict)
     at_pickup: dict[str, float] = field(default_factory=dict)
+    picked_up: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, float] = field(default_factory=dict)
+    """Confirmed by the server's ``order_ack``."""
     busy_s: float = 0.0
     online_s: float = 0.0
     connect_errors: int = 0
@@ -139,6 +142,12 @@ class _Driver:
                             pool.on_offer(self, m)
                 elif kind == "answered":
                     pool.on_answered(self, msg)
+                elif kind == "order_ack":
+                    order = msg.get("order") or {}
+                    if order.get("state") == "picked_up":
+                        stats.picked_up[order["id"]] = time.time()
+                    elif order.get("state") == "delivered":
+                        stats.delivered[order["id"]] = time.time()
                 elif kind == "error":
                     stats.answer_errors[str(msg.get("code"))] += 1
 
@@ -266,10 +275,13 @@ class _DriverPool:
             driver = self.drivers[row]
             if driver is None or driver.order is None:
                 continue
+            order_id = driver.order[0]
             if f.phase[row] == Phase.AT_PICKUP:
+                self._spawn(driver.send({"type": "pick_up", "order_id": order_id}))
                 f.head_for(row, *driver.order[2], Phase.TO_DROPOFF)
             elif f.phase[row] == Phase.AT_DROPOFF:
-                stats.delivered[driver.order[0]] = now
+                proof = {"kind": "photo", "reference": f"sim://proof/{order_id}"}
+                self._spawn(driver.send({"type": "deliver", "order_id": order_id, "proof": proof}))
                 driver.order = None
                 f.order[row] = -1
                 f.phase[row] = Phase.IDLE
@@ -484,6 +496,7 @@ def _report(
         for name, times in (
             ("assigned", s.assigned),
             ("at_pickup", s.at_pickup),
+            ("picked_up", s.picked_up),
             ("delivered", s.delivered),
         ):
             for order_id, at in times.items():
@@ -520,6 +533,6 @@ def _report(
         },
     )
     report["source"] = "remote"
-    report["payments"] = None  # settled on the server; not observable from the drivers
+    report["payments"] = None  # settled on the server (see its ledger); drivers do not see it
     report["eta_error_s"] = None  # offers carry no ETA
     return report
