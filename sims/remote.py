@@ -19,6 +19,7 @@ import multiprocessing as mp
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ from sims.report import build_report, percentiles
 CONNECT_CONCURRENCY = 50
 """Sockets opened at once (the server's accept backlog is finite)."""
 REST_CONCURRENCY = 16
+CONNECT_TIMEOUT_S = 600.0
+"""How long a driver process may take to open its sockets."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,6 @@ class DriverShare:
     couriers: list[tuple[str, str, str]]
     """``(courier id, driver token, vehicle type)``."""
     part: int
-    start_at: float
-    """Wall-clock start: every process starts streaming then."""
 
 
 @dataclass
@@ -165,7 +166,7 @@ class _DriverPool:
             len(share.couriers),
             cfg.city,
             self.rng,
-            start_at=share.start_at,
+            start_at=time.time(),
             duration_s=cfg.duration_s,
             ping_interval_s=cfg.ping_interval_s,
             online_fraction=1.0,
@@ -232,12 +233,15 @@ class _DriverPool:
 
         await asyncio.gather(*(one(i, tok) for i, (_, tok, _) in enumerate(self.share.couriers)))
 
-    async def run(self) -> DriverStats:
+    async def run(self, start: Callable[[], Awaitable[float]]) -> DriverStats:
+        """Connect every socket, then ``await start()`` (the common wall-clock start, once
+        every process is connected) and stream for the run's duration."""
         await self.connect()
+        start_at = await start()
         cfg, f = self.cfg, self.fleet
         tick = min(cfg.tick_s, cfg.ping_interval_s)
-        await asyncio.sleep(max(0.0, self.share.start_at - time.time()))
-        end = self.share.start_at + cfg.duration_s
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        end = start_at + cfg.duration_s
         last = time.time()
         f.next_ping[:] = last + self.rng.uniform(0.0, cfg.ping_interval_s, len(f))
         while (now := time.time()) < end:
@@ -309,15 +313,25 @@ class _DriverPool:
 
 
 def drive_share(share: DriverShare) -> DriverStats:
-    """Run one share's drivers to the end (in this process, on its own event loop)."""
-    return asyncio.run(_DriverPool(share).run())
+    """Run one share's drivers to the end (in this process, on its own event loop), starting
+    as soon as they are connected."""
+
+    async def now() -> float:
+        return time.time()
+
+    return asyncio.run(_DriverPool(share).run(now))
 
 
-def _drive_in_child(share: DriverShare, out: Any) -> None:
+def _drive_in_child(share: DriverShare, ready: Any, go: Any, start_at: Any, out: Any) -> None:
+    """A driver process: connect, tell the parent, wait for the common start, stream."""
     import uvloop
 
-    stats = uvloop.run(_DriverPool(share).run())
-    out.put(stats)
+    async def start() -> float:
+        ready.put(share.part)
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        return float(start_at.value)
+
+    out.put(uvloop.run(_DriverPool(share).run(start)))
 
 
 # ---------------------------------------------------------------------------- REST side
@@ -434,31 +448,53 @@ async def run_async(
         couriers = await _setup(rest, config, run_id)
         setup_ms = list(rest.latency_ms)
         rest.latency_ms.clear()
-        start_at = time.time() + 1.0 + 0.002 * len(couriers) / processes
         shares = [
-            DriverShare(endpoint, config, couriers[p::processes], p, start_at)
-            for p in range(processes)
+            DriverShare(endpoint, config, couriers[p::processes], p) for p in range(processes)
         ]
-        rec = Recorder(start_at=start_at)
         ids: dict[str, int] = {}
         loop = asyncio.get_running_loop()
+        # Everyone connects first; streaming and orders start together once all have.
+        procs: list[Any] = []
         if processes == 1:
-            drivers = [asyncio.ensure_future(_DriverPool(shares[0]).run())]
+            connected = asyncio.Event()
+            go: asyncio.Future[float] = loop.create_future()
+
+            async def start() -> float:
+                connected.set()
+                return await go
+
+            drivers = [asyncio.ensure_future(_DriverPool(shares[0]).run(start))]
+            await connected.wait()
+            start_at = time.time() + 0.5
+            go.set_result(start_at)
         else:
             ctx = mp.get_context("spawn")
-            out = ctx.Queue()
-            procs = [ctx.Process(target=_drive_in_child, args=(s, out)) for s in shares]
+            out, ready, go_event, shared_start = (
+                ctx.Queue(),
+                ctx.Queue(),
+                ctx.Event(),
+                ctx.Value("d"),
+            )
+            procs = [
+                ctx.Process(target=_drive_in_child, args=(s, ready, go_event, shared_start, out))
+                for s in shares
+            ]
             for proc in procs:
                 proc.start()
+            for _ in procs:
+                await loop.run_in_executor(None, ready.get, True, CONNECT_TIMEOUT_S)
+            start_at = time.time() + 0.5
+            shared_start.value = start_at
+            go_event.set()
             drivers = [
                 loop.run_in_executor(None, out.get, True, config.duration_s + 600) for _ in procs
             ]
+        rec = Recorder(start_at=start_at)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         await _create_orders(rest, config, rec, start_at, ids)
         stats: list[DriverStats] = list(await asyncio.gather(*drivers))
-        if processes > 1:
-            for proc in procs:
-                proc.join(30)
+        for proc in procs:
+            proc.join(30)
         ended_at = time.time()
     finally:
         await rest.close()
