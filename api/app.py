@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from api.payment_flow import run_sandbox_callbacks
 from api.problems import PROBLEM_JSON, PROBLEMS, http_problem, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
@@ -120,10 +121,22 @@ def create_app(
         if settings.dispatch_auto:
             scheduler.start()
         delivery = _start_webhook_worker(settings, opened, clock)
+        runtime.etas.load(runtime.store_tenants())
+        etas = asyncio.create_task(runtime.etas.run(settings.eta_flush_s), name="eta-flush")
+        background = [etas]
+        if settings.sandbox_callbacks:
+            background.append(
+                asyncio.create_task(run_sandbox_callbacks(runtime, 1.0), name="sandbox-callbacks")
+            )
         try:
             yield
         finally:
             scheduler.stop()
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            runtime.etas.flush()
             if delivery is not None:
                 await _stop_webhook_worker(*delivery)
             if app.state.scaleout is not None:
@@ -153,6 +166,7 @@ def create_app(
         geofences,
         health,
         orders,
+        payments,
         routes,
         supply,
         webhooks,
@@ -161,7 +175,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch, routes, supply, webhooks):
+    for module in (couriers, geofences, orders, payments, dispatch, routes, supply, webhooks):
         app.include_router(module.router, prefix="/v1")
     app.include_router(console_page.router)
     app.mount("/console", console_page.static_files(), name="console")

@@ -13,6 +13,7 @@ import numpy as np
 from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
+from api.eta_flow import EtaRefresher
 from api.frame_encoder import FrameEncoder
 from api.messages import WirePing, epoch_seconds
 from api.outbound import (
@@ -31,6 +32,8 @@ from api.settings import Settings
 from geo.cells import cell_of, cells_of_valid, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
 from orders.model import Order
+from orders.pin_attempts import PinAttempts
+from payments.providers import bundled
 from store.errors import NotFound
 from store.interface import Store
 from store.records import Courier, GeofenceRecord
@@ -170,6 +173,21 @@ class Runtime:
         """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
         """Console delta frames: each published message encoded once for every console."""
+        self.pins = PinAttempts(settings.pin_max_failures)
+        """Wrong delivery PINs per order (`api.order_flow.deliver`)."""
+        self.providers = bundled(settings.payment_callback_secret.get_secret_value(), clock)
+        """Payment providers by name: the bundled sandboxes (`api.payment_flow`)."""
+        self.etas = EtaRefresher(
+            store,
+            self.index,
+            self._lock,
+            self.hub,
+            clock=clock,
+            console_resolution=self.console_resolution,
+            interval_s=settings.eta_refresh_s,
+            threshold_s=settings.eta_threshold_s,
+        )
+        """Order ETAs refreshed as couriers move (`couriers_moved` after each ingest)."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -352,7 +370,9 @@ class Runtime:
                 np.array(heading, dtype=float)[ok],
                 np.array(accuracy, dtype=float)[ok],
             )
-            self.publish_couriers(tenants, list(dict.fromkeys(ids[i] for i in okl)))
+            moved = list(dict.fromkeys(ids[i] for i in okl))
+            self.publish_couriers(tenants, moved)
+            self.etas.couriers_moved(moved)
         by_tenant: dict[str, list[FenceEvent]] = {}
         for event in result.events:
             by_tenant.setdefault(tenants[str(event.courier_id)], []).append(event)
@@ -418,6 +438,7 @@ class Runtime:
             self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
 
     def publish_order(self, tenant_id: str, order: Order) -> None:
+        self.etas.track(order)
         msg = order_message(order)
         cells = {
             cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),

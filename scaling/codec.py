@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from api.outbound import CourierMessage
+from api.outbound import CourierMessage, FenceEventMessage
 
 PingRow = tuple[float, float, float, float | None, float | None, float | None]
 """``(lat, lng, ts, speed, heading, accuracy)``: one ping, ``ts`` already epoch seconds."""
@@ -61,10 +61,12 @@ Entry = Pings | Handover | Takeover
 
 
 class CellUpdate(msgspec.Struct, array_like=True):
-    """One publication on a console cell's channel: the latest state of couriers in it."""
+    """One publication on a console cell's channel: the latest state of couriers in it and
+    the fence events that happened in it."""
 
     tenant: str
     couriers: list[CourierMessage]
+    events: list[FenceEventMessage] = []
 
 
 class Request(msgspec.Struct, array_like=True):

@@ -89,7 +89,8 @@ class Gateway:
         maxlen: int = 1_000_000,
         timeout_s: float = 1.0,
     ) -> None:
-        self.redis = redis
+        # Any: redis-py types replies as bytes | str whatever decode_responses says (bytes here)
+        self.redis: Any = redis
         self.hub = hub
         self.courier_of = courier_of
         self.console_resolution = check_resolution(console_resolution)
@@ -236,6 +237,9 @@ class Gateway:
                 self.hub.publish_position(
                     update.tenant, msg.id, [("cell", cell), ("courier", msg.id)], msg
                 )
+            for event in update.events:
+                topics = [("cell", cell), ("courier", event.courier_id), ("fences", "*")]
+                self.hub.publish_event(update.tenant, topics, event)
 
     # ------------------------------------------------------------------ queries
 

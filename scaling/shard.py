@@ -17,13 +17,15 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from api.outbound import CourierMessage
+from api.outbound import CourierMessage, FenceEventMessage
 from api.runtime import courier_message_of
-from geo.cells import cells_of, parent_cells
+from geo.cells import cell_of, cells_of, parent_cells
 from scaling import codec, keys
 from scaling.codec import CellUpdate, CourierSnapshot, Entry, Handover, Pings, Request, Takeover
 from scaling.shard_map import ShardMap
-from tracking import CourierState, LiveIndex
+from store.interface import Store
+from store.records import GeofenceRecord
+from tracking import CourierState, FenceEvent, LiveIndex
 
 log = logging.getLogger("hexdispatch.shard")
 
@@ -53,6 +55,7 @@ class _Deferred:
     """Entries of a courier waiting for its handover from another shard (not yet acked)."""
 
     since: float
+    """`time.monotonic` when the first one arrived."""
     entries: list[tuple[bytes, Entry]] = field(default_factory=list)
 
 
@@ -63,6 +66,9 @@ class _Commit:
     acks: list[bytes] = field(default_factory=list)
     touched: dict[str, None] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
+    events: list[tuple[str, FenceEventMessage]] = field(default_factory=list)
+    """Tenant and message of each fence event, placed where the courier was when it happened
+    (it may be handed over before the commit)."""
     sends: list[tuple[int, bytes]] = field(default_factory=list)
 
 
@@ -84,6 +90,11 @@ class Shard:
         Stream entries read per round.
     handover_wait_s
         How long entries of a courier wait for its handover before being applied without it.
+    store
+        Where the active geofences are read from (every shard holds every fence: a fence may
+        straddle shards, and events only come from the couriers a shard holds); None: no fences.
+    fence_refresh_s
+        How often the fences are re-read from the store (changes made through any worker).
     """
 
     def __init__(
@@ -96,10 +107,13 @@ class Shard:
         console_resolution: int = 6,
         batch: int = 2000,
         handover_wait_s: float = 5.0,
+        store: Store | None = None,
+        fence_refresh_s: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = shard_id
-        self.redis = redis
+        # Any: redis-py types replies as bytes | str whatever decode_responses says (bytes here)
+        self.redis: Any = redis
         self.shard_map = shard_map
         self.console_resolution = console_resolution
         self.batch = batch
@@ -115,6 +129,10 @@ class Shard:
         self.applied = 0
         """Stream entries applied and acknowledged since start."""
         self._last_trim = 0.0
+        self.store = store
+        self.fence_refresh_s = fence_refresh_s
+        self._fence_versions: dict[str, float] = {}
+        self._last_fences = 0.0
 
     # ---------------------------------------------------------------- start-up
 
@@ -122,6 +140,7 @@ class Shard:
         """Create the consumer group, then restore the last positions snapshot."""
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
             await self.redis.xgroup_create(self.stream, keys.GROUP, id="0", mkstream=True)
+        await self.refresh_fences()
         saved = await self.redis.hgetall(keys.last_positions(self.id))
         if saved:
             ids = [k.decode() for k in saved]
@@ -190,6 +209,8 @@ class Shard:
                     await self.handle(got[0][1])
                 await self._release_expired()
                 await self._trim()
+                if time.monotonic() - self._last_fences > self.fence_refresh_s:
+                    await self.refresh_fences()
         finally:
             stop.set()
             await server
@@ -209,7 +230,7 @@ class Shard:
         await self.redis.xtrim(self.stream, minid=minid, approximate=False)
 
     async def _release_expired(self) -> None:
-        now = self.clock()
+        now = time.monotonic()
         late = [c for c, d in self.waiting.items() if now - d.since > self.handover_wait_s]
         if not late:
             return
@@ -218,6 +239,39 @@ class Shard:
             log.warning("shard %s: no handover for %s; applying its pings", self.id, courier)
             released += self.waiting.pop(courier).entries
         await self._handle_decoded(released, trusted=True)
+
+    async def refresh_fences(self) -> None:
+        """Mirror the store's active fences (added, changed, deactivated or deleted) into the
+        index, publishing the events the change causes."""
+        self._last_fences = time.monotonic()
+        if self.store is None:
+            return
+        records = await asyncio.to_thread(self._active_fences)
+        commit = _Commit()
+        for fence_id in set(self._fence_versions) - set(records):
+            commit.events += self._placed(self.index.remove_fence(fence_id))
+            del self._fence_versions[fence_id]
+        for fence_id, record in records.items():
+            if self._fence_versions.get(fence_id) == record.updated_at:
+                continue
+            events: list[FenceEvent] = []
+            if fence_id in self._fence_versions:
+                events += self.index.remove_fence(fence_id)
+            events += self.index.add_fence(
+                fence_id, record.geometry, kind=record.kind, tenant=record.tenant_id
+            )
+            commit.events += self._placed(events)
+            self._fence_versions[fence_id] = record.updated_at
+        if commit.events:
+            await self._commit(commit)
+
+    def _active_fences(self) -> dict[str, GeofenceRecord]:
+        assert self.store is not None
+        return {
+            record.id: record
+            for tenant in self.store.list_tenants()
+            for record in self.store.list_geofences(tenant.id, active=True)
+        }
 
     # ---------------------------------------------------------------- applying
 
@@ -266,7 +320,7 @@ class Shard:
                 and prev != self.id
                 and self.handed_in.pop(courier, None) != prev
             ):
-                self.waiting[courier] = _Deferred(self.clock(), [(eid, entry)])
+                self.waiting[courier] = _Deferred(time.monotonic(), [(eid, entry)])
                 continue
             if isinstance(entry, Handover):
                 self._apply(run, commit)
@@ -316,13 +370,14 @@ class Shard:
         )
         for i in np.flatnonzero(result.accepted).tolist():
             commit.touched[str(ids[i])] = None
+        commit.events += self._placed(result.events)
         self.applied += len(run)
 
     def _give_up(self, courier: str, commit: _Commit) -> CourierSnapshot | None:
         if courier not in self.index:
             return None
         state = snapshot_of(self.index.get(courier))
-        self.index.remove(courier)
+        self.index.remove(courier)  # no exit events: it moved shards, not out of its fences
         commit.touched.pop(courier, None)
         commit.removed.add(courier)
         self.announced.discard(courier)
@@ -338,12 +393,13 @@ class Shard:
             if self.index.get(courier).ts >= entry.state.ts:
                 return
             self.index.remove(courier)
+        # at its last position in the old shard: inside the same fences, no enter events
         self._restore([courier], [entry.state])
         commit.touched[courier] = None
         commit.removed.discard(courier)
 
     async def _commit(self, commit: _Commit) -> None:
-        if not (commit.acks or commit.sends):
+        if not (commit.acks or commit.sends or commit.events):
             return
         pipe = self.redis.pipeline(transaction=True)
         if commit.touched:
@@ -356,8 +412,10 @@ class Shard:
             if new:
                 pipe.hset(keys.OWNER, mapping=dict.fromkeys(new, self.id))
                 self.announced.update(new)
-            for channel, update in self._updates(states):
-                pipe.publish(channel, codec.encode(update))
+        else:
+            states = []
+        for channel, update in self._updates(states, commit.events):
+            pipe.publish(channel, codec.encode(update))
         if commit.removed:
             pipe.hdel(keys.last_positions(self.id), *commit.removed)
         for shard, data in commit.sends:
@@ -366,18 +424,44 @@ class Shard:
             pipe.xack(self.stream, keys.GROUP, *commit.acks)
         await pipe.execute()
 
-    def _updates(self, states: list[CourierState]) -> list[tuple[str, CellUpdate]]:
-        """One publication per console cell and tenant, with every courier that moved in it."""
+    def _placed(self, events: list[FenceEvent]) -> list[tuple[str, FenceEventMessage]]:
+        """Fence events as messages, at the courier's position now."""
+        out = []
+        for event in events:
+            where = self.index.get(event.courier_id)
+            msg = FenceEventMessage(
+                event=str(event.kind),
+                fence_id=str(event.fence_id),
+                courier_id=str(event.courier_id),
+                ts=event.ts,
+                lat=where.lat,
+                lng=where.lng,
+            )
+            out.append((where.tenant or "", msg))
+        return out
+
+    def _updates(
+        self, states: list[CourierState], events: list[tuple[str, FenceEventMessage]]
+    ) -> list[tuple[str, CellUpdate]]:
+        """One publication per console cell and tenant: every courier that moved in it, and
+        the fence events of couriers now in it."""
+        grouped: dict[tuple[int, str], CellUpdate] = {}
+
+        def update(cell: int, tenant: str) -> CellUpdate:
+            key = (cell, tenant)
+            if key not in grouped:
+                grouped[key] = CellUpdate(tenant=tenant, couriers=[])
+            return grouped[key]
+
         lats = np.fromiter((s.lat for s in states), float, len(states))
         lngs = np.fromiter((s.lng for s in states), float, len(states))
         cells = cells_of(lats, lngs, self.console_resolution).tolist()
-        grouped: dict[tuple[int, str], list[CourierMessage]] = {}
         for cell, state in zip(cells, states, strict=True):
-            grouped.setdefault((cell, state.tenant or ""), []).append(courier_message_of(state))
-        return [
-            (keys.cell_channel(cell), CellUpdate(tenant=tenant, couriers=msgs))
-            for (cell, tenant), msgs in grouped.items()
-        ]
+            update(cell, state.tenant or "").couriers.append(courier_message_of(state))
+        for tenant, msg in events:
+            assert msg.lat is not None and msg.lng is not None
+            update(cell_of(msg.lat, msg.lng, self.console_resolution), tenant).events.append(msg)
+        return [(keys.cell_channel(cell), u) for (cell, _), u in grouped.items()]
 
     # ---------------------------------------------------------------- requests
 
@@ -415,14 +499,22 @@ class Shard:
 
 
 async def run_shard(
-    shard_id: int, redis_url: str, *, resolution: int = 9, console_resolution: int = 6
+    shard_id: int,
+    redis_url: str,
+    *,
+    resolution: int = 9,
+    console_resolution: int = 6,
+    database_url: str | None = None,
 ) -> None:
-    """`hexdispatch shard`: run one shard until SIGTERM or SIGINT."""
+    """`hexdispatch shard`: run one shard until SIGTERM or SIGINT; fences come from the
+    PostGIS store at ``database_url`` when given."""
     import signal
 
     from scaling.shard_map import load
+    from store.factory import open_store
 
     redis = Redis.from_url(redis_url)
+    store = open_store(database_url) if database_url else None
     try:
         shard = Shard(
             shard_id,
@@ -430,6 +522,7 @@ async def run_shard(
             await load(redis),
             resolution=resolution,
             console_resolution=console_resolution,
+            store=store,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -438,3 +531,5 @@ async def run_shard(
         await shard.run(stop, ready=lambda: print(f"shard {shard_id} ready", flush=True))
     finally:
         await redis.aclose()
+        if store is not None:
+            store.close()

@@ -135,11 +135,19 @@ class Store(Protocol):
         ...
 
     def save_transition(
-        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+        self,
+        transition: Transition,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        payments: Sequence[PaymentResult] = (),
+        entries: Sequence[JournalEntry] = (),
     ) -> Order:
-        """Write a lifecycle step (new order, its events, outbox rows) in one transaction.
+        """Write a lifecycle step (new order, its events, outbox rows) in one transaction,
+        with what payments derive from it (`payments.settlement`: intents changed as in
+        `save_payment`, their journal entries, and further ``entries`` such as billing).
 
-        Optimistic: the stored order must still be at ``order.version - len(events)``.
+        Optimistic: the stored order must still be at ``order.version - len(events)``; any
+        refusal (a stale intent, a duplicate entry) writes nothing.
 
         Raises
         ------

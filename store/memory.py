@@ -382,7 +382,12 @@ class MemoryStore:
         return found[:limit]
 
     def save_transition(
-        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+        self,
+        transition: Transition,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        payments: Sequence[PaymentResult] = (),
+        entries: Sequence[JournalEntry] = (),
     ) -> Order:
         expected = check_transition(transition)
         new = transition.order
@@ -392,9 +397,16 @@ class MemoryStore:
                 raise StaleVersion("order", new.id, expected, current.version)
             if new.courier_id is not None and new.courier_id not in self._couriers:
                 raise NotFound("courier", new.courier_id)
+            changed = [r for r in payments if r.changed]
+            for result in changed:
+                self._check_payment(result.intent)
+            # all or nothing; nothing below can fail
+            self._ledger.post_all([*entries, *(e for r in payments for e in r.entries)])
             self._orders[new.id] = new
             self._events[new.id].extend(transition.events)
             self._enqueue(new.tenant, transition.events, outbox)
+            for result in changed:
+                self._write_payment(result, ())
             return new
 
     def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
@@ -529,24 +541,33 @@ class MemoryStore:
         if not result.changed:
             return intent
         with self._lock:
-            if intent.version == 1:
-                self.get_order(intent.tenant, intent.order_id)
-                if intent.id in self._intents:
-                    raise AlreadyExists("payment", "id", intent.id)
-            else:
-                current = self.get_payment(intent.tenant, intent.id)
-                if current.version != intent.version - 1:
-                    raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
-            ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
-            if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
-                raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+            self._check_payment(intent)
             self._ledger.post_all(result.entries)  # all or nothing; nothing below can fail
-            self._intents[intent.id] = intent
-            if ref is not None:
-                self._intent_refs[ref] = intent.id
-            self._payment_events.setdefault(intent.id, []).extend(result.events)
-            self._enqueue(intent.tenant, result.events, outbox)
+            self._write_payment(result, outbox)
             return intent
+
+    def _check_payment(self, intent: PaymentIntent) -> None:
+        """Raise what writing ``intent`` would refuse (under the lock)."""
+        if intent.version == 1:
+            self.get_order(intent.tenant, intent.order_id)
+            if intent.id in self._intents:
+                raise AlreadyExists("payment", "id", intent.id)
+        else:
+            current = self.get_payment(intent.tenant, intent.id)
+            if current.version != intent.version - 1:
+                raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
+        ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
+        if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
+            raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+
+    def _write_payment(self, result: PaymentResult, outbox: Sequence[OutboxMessage]) -> None:
+        """Store a checked intent, its events and messages (its entries are posted)."""
+        intent = result.intent
+        self._intents[intent.id] = intent
+        if intent.provider_ref is not None:
+            self._intent_refs[(intent.provider, intent.provider_ref)] = intent.id
+        self._payment_events.setdefault(intent.id, []).extend(result.events)
+        self._enqueue(intent.tenant, result.events, outbox)
 
     def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent:
         with self._lock:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio.from_thread
 import msgspec
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, TenantDep
@@ -114,10 +115,14 @@ def driver_token(courier_id: str, tenant: TenantDep, runtime: RuntimeDep) -> dic
 
 @router.post("/couriers/{courier_id}/pings")
 def post_pings(
-    courier_id: str, body: PingsIn, tenant: TenantDep, runtime: RuntimeDep
+    courier_id: str, body: PingsIn, tenant: TenantDep, runtime: RuntimeDep, request: Request
 ) -> dict[str, Any]:
     pings = [WirePing(**p.model_dump()) for p in body.pings]
-    results = runtime.ingest(tenant.id, courier_id, pings)
+    scaleout = request.app.state.scaleout
+    if scaleout is not None:  # to the owning shard's stream (docs/scaling.md)
+        results = anyio.from_thread.run(scaleout.ingest, tenant.id, courier_id, pings)
+    else:
+        results = runtime.ingest(tenant.id, courier_id, pings)
     return {
         "accepted": sum(r.accepted for r in results),
         "results": msgspec.to_builtins(results),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import h3.api.basic_int as h3i
 import pytest
 
 from scaling.shard_map import ShardMap
 from scaling.throwaway_redis import RedisServer, RedisUnavailable, throwaway_redis
+
+T = TypeVar("T")
 
 WEST = (-1.28, 36.80)
 EAST = (-1.28, 37.20)
@@ -41,6 +46,13 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())`` on a thread of its own: an earlier test of the session (the
+    browser tests' sync Playwright) may have left an event loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def two_shards() -> ShardMap:

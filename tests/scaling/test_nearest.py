@@ -15,6 +15,7 @@ from geo.distance import great_circle_m_array
 from scaling.gateway import Gateway, nearest_across
 from scaling.shard import Shard
 from scaling.shard_map import ShardMap, balanced, save
+from tests.scaling.conftest import run_async
 from tracking import LiveIndex
 from tracking.hub import Hub
 
@@ -67,7 +68,7 @@ def test_nearest_across_shards_equals_brute_force(lat: float, lng: float, k: int
     async def ask(shard: int) -> list[tuple[str, float]]:
         return [(str(c), m) for c, m in SHARDS3[shard].nearest(lat, lng, k)]
 
-    got = asyncio.run(nearest_across(MAP3, ask, lat, lng, k))
+    got = run_async(lambda: nearest_across(MAP3, ask, lat, lng, k))
     want = _brute(7, 600, lat, lng, k)
     assert [c for c, _ in got] == [c for c, _ in want] or np.allclose(
         [m for _, m in got], [m for _, m in want], rtol=0, atol=1e-3
@@ -79,7 +80,7 @@ def test_fewer_couriers_than_k_asks_every_shard() -> None:
     async def ask(shard: int) -> list[tuple[str, float]]:
         return [(str(c), m) for c, m in SHARDS3[shard].nearest(-1.3, 36.8, 1000)]
 
-    got = asyncio.run(nearest_across(MAP3, ask, -1.3, 36.8, 1000))
+    got = run_async(lambda: nearest_across(MAP3, ask, -1.3, 36.8, 1000))
     assert [c for c, _ in got] == [c for c, _ in _brute(7, 600, -1.3, 36.8, 1000)]
 
 
@@ -118,7 +119,7 @@ def test_nearest_over_redis_asks_the_neighbouring_shard(redis_url: str) -> None:
         owners = {stored.shard_of(*_position(3, 300, c)) for c, _ in got}
         assert owners == {0, 1}
 
-    asyncio.run(main())
+    run_async(main)
 
 
 def _position(seed: int, n: int, courier: str) -> tuple[float, float]:

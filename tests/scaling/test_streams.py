@@ -18,8 +18,10 @@ from scaling.gateway import Gateway
 from scaling.shard import Shard
 from scaling.shard_map import save
 from store.errors import NotFound
+from store.interface import Store
+from store.memory import MemoryStore
 from store.records import Courier
-from tests.scaling.conftest import EAST, WEST, two_shards
+from tests.scaling.conftest import EAST, WEST, run_async, two_shards
 from tracking.hub import Hub
 
 pytestmark = pytest.mark.redis
@@ -55,11 +57,13 @@ class Cluster:
 
 
 @asynccontextmanager
-async def cluster(url: str, clock: Callable[[], float]) -> AsyncIterator[Cluster]:
+async def cluster(
+    url: str, clock: Callable[[], float], store: Store | None = None
+) -> AsyncIterator[Cluster]:
     redis = Redis.from_url(url)
     shard_map = await save(redis, two_shards())
     stop = asyncio.Event()
-    shards = {s: Shard(s, redis, shard_map, clock=clock) for s in (0, 1)}
+    shards = {s: Shard(s, redis, shard_map, clock=clock, store=store) for s in (0, 1)}
     tasks = [asyncio.create_task(sh.run(stop)) for sh in shards.values()]
     hub = Hub()
     gateway = Gateway(Redis.from_url(url), hub, _courier_of)
@@ -98,7 +102,7 @@ def test_pings_are_applied_by_the_owning_shard_and_acknowledged(redis_url: str) 
             assert codec.snapshot_decoder.decode(saved[b"w1"]).ts == T0 + 1
             assert await c.redis.hget(keys.OWNER, "e1") == b"1"
 
-    asyncio.run(main())
+    run_async(main)
 
 
 def test_console_cells_reach_the_worker_hub(redis_url: str) -> None:
@@ -120,7 +124,7 @@ def test_console_cells_reach_the_worker_hub(redis_url: str) -> None:
             snapshot = await c.gateway.couriers_in_cells("t1", [cell])
             assert [m.id for m in snapshot] == ["e1"]
 
-    asyncio.run(main())
+    run_async(main)
 
 
 def test_a_courier_crossing_the_boundary_is_handed_over_with_its_state(redis_url: str) -> None:
@@ -148,4 +152,44 @@ def test_a_courier_crossing_the_boundary_is_handed_over_with_its_state(redis_url
             assert "x" in c.shards[0].index and "x" not in c.shards[1].index
             assert c.shards[0].index.get("x").load == 1
 
-    asyncio.run(main())
+    run_async(main)
+
+
+def _box(w: float, s: float, e: float, n: float) -> dict[str, object]:
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+def test_fence_events_reach_consoles_and_a_handover_is_not_an_exit(redis_url: str) -> None:
+    """A fence straddling both shards: entering it is one event; crossing the shard boundary
+    inside it is none; leaving it (in the other shard) is one."""
+    store = MemoryStore()
+    store.create_tenant("T", tenant_id="t1")
+    fence = store.create_geofence("t1", "hub", _box(36.9, -1.29, 37.3, -1.27), name="wide")
+
+    async def main() -> list[tuple[str, str]]:
+        now = [T0 + 10]
+        async with cluster(redis_url, lambda: now[0], store) as c:
+            sub = c.hub.subscribe("t1")
+            c.hub.set_topics(sub, [("fences", "*")])
+            cells = [cell_of(*WEST, 6), cell_of(-1.28, 36.95, 6), cell_of(-1.30, 37.2, 6)]
+            cells += [cell_of(*EAST, 6)]
+            await c.gateway.watch(sub, cells)
+            await c.gateway.ingest("t1", "x", [ping(*WEST, T0)])  # outside
+            now[0] = T0 + 1000
+            await c.gateway.ingest("t1", "x", [ping(-1.28, 36.95, T0 + 1000)])  # enters
+            now[0] = T0 + 4000
+            await c.gateway.ingest("t1", "x", [ping(*EAST, T0 + 4000)])  # other shard, inside
+            now[0] = T0 + 4200
+            await c.gateway.ingest("t1", "x", [ping(-1.30, 37.2, T0 + 4200)])  # leaves
+            await c.settle()
+            got: list[tuple[str, str]] = []
+            for _ in range(100):
+                got += [(m.event, m.fence_id) for m in c.hub.drain(sub)]
+                if ("exit", fence.id) in got:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
+            return got + [(m.event, m.fence_id) for m in c.hub.drain(sub)]
+
+    events = [e for e in run_async(main) if e[0] != "dwell"]
+    assert events == [("enter", fence.id), ("exit", fence.id)]

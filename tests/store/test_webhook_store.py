@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -158,3 +160,18 @@ def test_deleting_an_endpoint_drops_its_undelivered_messages(store: Store, tenan
     assert [m.endpoint_id for m in store.pending_outbox(tenant)] == ["kept"]
     claimed = store.claim_webhook_messages(10.0, limit=10, lease_s=1.0)
     assert [c.endpoint.id for c in claimed] == ["kept"]
+
+
+def test_concurrent_claims_never_hand_out_a_message_twice(store: Store, tenant: str) -> None:
+    _register(store, tenant, "ep", ["*"])
+    for _ in range(20):
+        store.create_order(new_order(tenant, INSIDE, INSIDE))
+    barrier = threading.Barrier(4)
+
+    def claim() -> list[str]:
+        barrier.wait()
+        return [c.message.id for c in store.claim_webhook_messages(10.0, limit=50, lease_s=60.0)]
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [i for ids in pool.map(lambda _: claim(), range(4)) for i in ids]
+    assert len(claimed) == len(set(claimed)) == 20
