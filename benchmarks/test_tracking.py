@@ -169,3 +169,51 @@ def test_within_many_bruteforce_numpy(benchmark, dispatch_fleet) -> None:  # typ
         return total
 
     assert benchmark.pedantic(brute, rounds=3) > 0
+
+
+class Chains:
+    """2000 couriers; each batch: 200 of them send 50 pings each (a driver app's buffered
+    minute), as the API's ping batcher hands them to the index."""
+
+    def __init__(self, couriers: int = 2000, senders: int = 200, per: int = 50) -> None:
+        self.rng = np.random.default_rng(7)
+        self.now = NOW
+        self.index = LiveIndex(clock=lambda: self.now)
+        self.lats, self.lngs = city_points(couriers, self.rng)
+        self.index.upsert_many(np.arange(couriers), self.lats, self.lngs, self.now - 60)
+        self.senders, self.per, self.couriers = senders, per, couriers
+
+    def next_batch(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        """Each sender's pings 0.1 s and ~1 m apart, in batch order (courier by courier)."""
+        self.now += 5.0
+        who = self.rng.choice(self.couriers, self.senders, replace=False)
+        step = np.tile(np.arange(self.per) * 1e-5, self.senders)
+        ids = np.repeat(who, self.per)
+        ts = self.now - 5.0 + np.tile(np.arange(self.per) * 0.1, self.senders)
+        lats = self.lats[ids] + step
+        self.lats[who] = lats[self.per - 1 :: self.per]  # the next batch starts from here
+        return (ids, lats, self.lngs[ids], ts), {}
+
+
+def one_by_one(index: LiveIndex, ids, lats, lngs, ts) -> int:  # type: ignore[no-untyped-def]
+    """The peer: the same pings one `upsert` each, in order."""
+    return sum(
+        index.upsert(c, a, b, t).accepted
+        for c, a, b, t in zip(ids.tolist(), lats.tolist(), lngs.tolist(), ts.tolist(), strict=True)
+    )
+
+
+def test_upsert_many_200_couriers_50_pings_each(benchmark) -> None:  # type: ignore[no-untyped-def]
+    chains = Chains()
+    result = benchmark.pedantic(chains.index.upsert_many, setup=chains.next_batch, rounds=10)
+    assert result.n_accepted == 200 * 50
+
+
+def test_upsert_one_by_one_200_couriers_50_pings_each(benchmark) -> None:  # type: ignore[no-untyped-def]
+    chains = Chains()
+
+    def setup() -> tuple[tuple[object, ...], dict[str, object]]:
+        args, _ = chains.next_batch()
+        return (chains.index, *args), {}
+
+    assert benchmark.pedantic(one_by_one, setup=setup, rounds=3) == 200 * 50
