@@ -87,11 +87,12 @@ def create_app(
 
             app.state.scaleout = await open_gateway(settings, runtime)
             runtime.pings = app.state.scaleout
+            runtime.dispatch = app.state.scaleout.remote_dispatch(settings, opened)
         if settings.gc_tuned:
             gc.freeze()
             gc.set_threshold(50_000, 20, 1000)
         scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
-        if settings.dispatch_auto:
+        if settings.dispatch_auto and app.state.scaleout is None:  # else the shards dispatch
             scheduler.start()
         try:
             yield

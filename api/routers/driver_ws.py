@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -40,6 +41,9 @@ async def driver_socket(ws: WebSocket) -> None:
         claims.tenant, wakeup=writer.wakeup, accept=lambda m: isinstance(m, DRIVER_TYPES)
     )
     runtime.hub.set_topics(writer.sub, [("courier", claims.courier_id)])
+    scaleout = ws.app.state.scaleout
+    if scaleout is not None:  # its offers come from the shard that dispatches (docs/scaling.md)
+        await scaleout.watch_courier(writer.sub, claims.courier_id)
     task = asyncio.create_task(writer.run())
     runtime.metrics.inc("hexdispatch_ws_connections_total", endpoint="driver")
     try:
@@ -59,13 +63,16 @@ async def driver_socket(ws: WebSocket) -> None:
                     )
                     await writer.send(AckMessage(id=msg.id, results=results))
                 elif isinstance(msg, AcceptMessage | RejectMessage):
-                    reply = runtime.answer_offer(
+                    answer = functools.partial(
+                        runtime.answer_offer,
                         claims.tenant,
                         claims.courier_id,
                         msg.offer_id,
                         accept=isinstance(msg, AcceptMessage),
                         id=msg.id,
                     )
+                    # in scale-out the answer is a request to the shards: off the event loop
+                    reply = answer() if scaleout is None else await asyncio.to_thread(answer)
                     await writer.send(reply)
             except Exception as exc:
                 # A refused request (any error the problem table maps) answers this message;
@@ -77,6 +84,8 @@ async def driver_socket(ws: WebSocket) -> None:
         return
     finally:
         runtime.hub.unsubscribe(writer.sub)
+        if scaleout is not None:
+            await scaleout.unwatch(writer.sub)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
