@@ -40,7 +40,9 @@ async def _recv(ws: websockets.ClientConnection, kind: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def shards_in_a_thread(url: str, store: MemoryStore) -> Iterator[list[Shard]]:
+def shards_in_a_thread(
+    url: str, store: MemoryStore, window_s: float = 0.1
+) -> Iterator[list[Shard]]:
     """Shards 0 and 1 on an event loop of their own, as shard processes would be (the worker
     answers a driver's accept with a blocking request to them, on a thread)."""
     ready, shards = threading.Event(), []
@@ -52,7 +54,7 @@ def shards_in_a_thread(url: str, store: MemoryStore) -> Iterator[list[Shard]]:
         stop = holder["stop"] = asyncio.Event()
         holder["loop"] = asyncio.get_running_loop()
         shards.extend(
-            Shard(s, redis, shard_map, store=store, dispatch_window_s=0.1) for s in (0, 1)
+            Shard(s, redis, shard_map, store=store, dispatch_window_s=window_s) for s in (0, 1)
         )
         tasks = [asyncio.create_task(sh.run(stop)) for sh in shards]
         ready.set()
