@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,10 +15,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from api.payment_flow import run_sandbox_callbacks
 from api.problems import PROBLEM_JSON, PROBLEMS, http_problem, problem_response
 from api.runtime import Runtime
 from api.settings import Settings
+from api.webhook_worker import WebhookWorker
 from dispatch.scheduler import BatchScheduler
+from orders.webhooks import RetryPolicy
 from store.factory import open_store
 from store.interface import Store
 
@@ -51,6 +56,28 @@ def bootstrap_tenant(store: Store, secret: str) -> None:
         store.create_api_key(tenant.id, "bootstrap", secret=secret)
 
 
+def _start_webhook_worker(
+    settings: Settings, store: Store, clock: Callable[[], float]
+) -> tuple[WebhookWorker, asyncio.Task[None]] | None:
+    if not settings.webhook_delivery:
+        return None
+    worker = WebhookWorker(
+        store,
+        clock=clock,
+        policy=RetryPolicy(disable_after=settings.webhook_disable_after),
+        timeout_s=settings.webhook_timeout_s,
+        poll_s=settings.webhook_poll_s,
+    )
+    return worker, asyncio.create_task(worker.run(), name="webhook-delivery")
+
+
+async def _stop_webhook_worker(worker: WebhookWorker, task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await worker.aclose()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -79,7 +106,6 @@ def create_app(
         if settings.bootstrap_api_key is not None:
             bootstrap_tenant(opened, settings.bootstrap_api_key.get_secret_value())
         runtime.load_fences()
-        runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
         app.state.scaleout = None
         if settings.redis_url is not None:
@@ -88,16 +114,32 @@ def create_app(
             app.state.scaleout = await open_gateway(settings, runtime)
             runtime.pings = app.state.scaleout
             runtime.dispatch = app.state.scaleout.remote_dispatch(settings, opened)
+        runtime.dispatch.load_pool(runtime.store_tenants())
         if settings.gc_tuned:
             gc.freeze()
             gc.set_threshold(50_000, 20, 1000)
         scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
         if settings.dispatch_auto and app.state.scaleout is None:  # else the shards dispatch
             scheduler.start()
+        delivery = _start_webhook_worker(settings, opened, clock)
+        runtime.etas.load(runtime.store_tenants())
+        etas = asyncio.create_task(runtime.etas.run(settings.eta_flush_s), name="eta-flush")
+        background = [etas]
+        if settings.sandbox_callbacks:
+            background.append(
+                asyncio.create_task(run_sandbox_callbacks(runtime, 1.0), name="sandbox-callbacks")
+            )
         try:
             yield
         finally:
             scheduler.stop()
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            runtime.etas.flush()
+            if delivery is not None:
+                await _stop_webhook_worker(*delivery)
             if app.state.scaleout is not None:
                 await app.state.scaleout.stop()
             if owned:
@@ -125,14 +167,16 @@ def create_app(
         geofences,
         health,
         orders,
+        payments,
         routes,
         supply,
+        webhooks,
     )
 
     app.include_router(health.router)
     app.include_router(driver_ws.router)
     app.include_router(console_ws.router)
-    for module in (couriers, geofences, orders, dispatch, routes, supply):
+    for module in (couriers, geofences, orders, payments, dispatch, routes, supply, webhooks):
         app.include_router(module.router, prefix="/v1")
     app.include_router(console_page.router)
     app.mount("/console", console_page.static_files(), name="console")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import typer
 
@@ -18,11 +19,34 @@ def _root() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run a short in-process demonstration."""
-    from sims.demo import run_demo
+def demo(
+    couriers: int = typer.Option(300, min=1, help="Simulated couriers."),
+    orders_per_s: float = typer.Option(0.3, "--orders-per-s", min=0.0, help="Orders per second."),
+    duration: str = typer.Option("30m", help="How long the demo runs (s, m or h)."),
+    port: int = typer.Option(8000, help="Port on 127.0.0.1 (another free one when taken)."),
+    seed: int = typer.Option(0, min=0),
+    queries: bool = typer.Option(
+        False, "--queries", help="Instead: print a few live-index queries on a synthetic fleet."
+    ),
+) -> None:
+    """Serve the API on loopback with a simulated fleet; prints the console URL and API key."""
+    if queries:
+        from sims.demo import run_demo
 
-    run_demo()
+        run_demo()
+        return
+    from dataclasses import replace
+
+    from sims.live_demo import DEMO, run_live_demo
+
+    config = replace(
+        DEMO,
+        couriers=couriers,
+        orders_per_s=orders_per_s,
+        duration_s=parse_duration(duration),
+        seed=seed,
+    )
+    run_live_demo(config, port)
 
 
 db_app = typer.Typer(help="Database schema and retention (PostGIS store).", no_args_is_help=True)
@@ -106,6 +130,8 @@ def serve(
             os.environ["HEXDISPATCH_BOOTSTRAP_API_KEY"] = key
             typer.echo(f"embedded store: tenant 'default', API key {key}")
     os.environ.setdefault("HEXDISPATCH_GC_TUNED", "true")
+    os.environ.setdefault("HEXDISPATCH_WEBHOOK_DELIVERY", "true")
+    os.environ.setdefault("HEXDISPATCH_SANDBOX_CALLBACKS", "true")
     if os.environ.get("HEXDISPATCH_TOKEN_SECRET") is None:
         # Every worker must sign and check driver tokens with the same secret.
         os.environ["HEXDISPATCH_TOKEN_SECRET"] = settings.token_secret.get_secret_value()
@@ -196,6 +222,85 @@ def tenant_create(name: str = typer.Argument(..., help="The tenant's display nam
     finally:
         store.close()
     typer.echo(f"tenant {tenant.id}\napi key {key}")
+
+
+@app.command()
+def sim(
+    couriers: int = typer.Option(1000, min=1, help="Fleet size."),
+    orders_per_s: float = typer.Option(
+        1.0, "--orders-per-s", min=0.0, help="Mean order arrivals per second."
+    ),
+    duration: str = typer.Option("30m", help="Simulated length: a number and a unit s, m or h."),
+    seed: int = typer.Option(0, min=0, help="Same seed, same in-process run."),
+    speedup: float = typer.Option(
+        0.0, min=0.0, help="In process: simulated seconds per wall second (0: as fast as possible)."
+    ),
+    ping_interval: float = typer.Option(
+        5.0, "--ping-interval", help="Seconds between a courier's fixes."
+    ),
+    pings_per_message: int = typer.Option(
+        1,
+        "--pings-per-message",
+        min=1,
+        help="--url: fixes a driver batches into one websocket message.",
+    ),
+    mode: str = typer.Option("optimal", help="Dispatch mode in process: optimal or nearest."),
+    compare_modes: bool = typer.Option(
+        False, "--compare-modes", help="In process: run optimal and nearest on the same seed."
+    ),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="Drive the engine directly (default)."
+    ),
+    url: str | None = typer.Option(
+        None, help="Drive a running server, e.g. http://127.0.0.1:8000 (loopback only)."
+    ),
+    api_key: str | None = typer.Option(
+        None, envvar="HEXDISPATCH_API_KEY", help="--url: the tenant API key."
+    ),
+    processes: int = typer.Option(1, min=1, help="--url: driver processes."),
+    zone: str | None = typer.Option(
+        None, help="Service-zone GeoJSON (default: a Nairobi-sized box)."
+    ),
+    max_orders: int | None = typer.Option(
+        None, "--max-orders", min=1, help="Stop creating orders after this many."
+    ),
+    json_path: str | None = typer.Option(None, "--json", help="Write the JSON report here."),
+    plots: str | None = typer.Option(None, help="Write PNG plots into this directory."),
+    quiet: bool = typer.Option(False, help="No live progress."),
+) -> None:
+    """Simulate a city's couriers and orders against the engine, then report (and plot)."""
+    from sims.city import City
+    from sims.command import Outputs, run_local, run_remote
+    from sims.config import SimConfig
+    from sims.errors import InvalidServiceZone, InvalidSimConfig, NotLoopback
+
+    if in_process and url:
+        raise typer.BadParameter("choose --in-process or --url, not both")
+    if url and compare_modes:
+        raise typer.BadParameter("--compare-modes runs in process (the server has one mode)")
+    try:
+        config = SimConfig(
+            couriers=couriers,
+            orders_per_s=orders_per_s,
+            duration_s=parse_duration(duration),
+            seed=seed,
+            speedup=speedup,
+            ping_interval_s=ping_interval,
+            pings_per_message=pings_per_message,
+            mode=mode,  # type: ignore[arg-type]
+            max_orders=max_orders,
+            **({"city": City.from_geojson(zone)} if zone else {}),
+        )
+        outputs = Outputs(
+            Path(json_path) if json_path else None, Path(plots) if plots else None, quiet
+        )
+        if url:
+            run_remote(url, api_key, config, outputs, processes=processes)
+        else:
+            run_local(config, outputs, compare=compare_modes)
+    except (InvalidSimConfig, InvalidServiceZone, NotLoopback) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

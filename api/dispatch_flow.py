@@ -212,6 +212,20 @@ class DispatchService:
                 state = self.index.get(courier_id)
                 self.index.set_attrs(courier_id, load=state.load + units, status="busy")
 
+    def release_load(self, courier_id: str, units: int) -> None:
+        """The courier no longer carries an order (delivered, failed, cancelled after
+        assignment): its load drops, and it is idle again when it carries nothing."""
+        with self._index_lock:
+            if courier_id in self.index:
+                state = self.index.get(courier_id)
+                load = max(0, state.load - units)
+                status = "idle" if load == 0 and state.status == "busy" else state.status
+                self.index.set_attrs(courier_id, load=load, status=status)
+
+    def position(self, courier_id: str) -> Position | None:
+        """The courier's live position, if it has pinged."""
+        return self._position(courier_id)
+
     def _position(self, courier_id: str) -> Position | None:
         with self._index_lock:
             if courier_id not in self.index:

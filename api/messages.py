@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -37,7 +37,30 @@ class RejectMessage(msgspec.Struct, tag="reject", forbid_unknown_fields=True):
     id: int | str | None = None
 
 
-DriverMessage = PingsMessage | AcceptMessage | RejectMessage
+class ProofIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Proof of delivery: a ``photo`` or ``signature`` reference, or the customer's ``pin``."""
+
+    kind: Literal["photo", "signature", "pin"]
+    reference: str | None = None
+    pin: str | None = None
+
+
+class PickUpMessage(msgspec.Struct, tag="pick_up", forbid_unknown_fields=True):
+    """The driver has the parcel of an order assigned to its courier."""
+
+    order_id: str
+    id: int | str | None = None
+
+
+class DeliverMessage(msgspec.Struct, tag="deliver", forbid_unknown_fields=True):
+    """The driver handed the parcel over, with proof."""
+
+    order_id: str
+    proof: ProofIn
+    id: int | str | None = None
+
+
+DriverMessage = PingsMessage | AcceptMessage | RejectMessage | PickUpMessage | DeliverMessage
 
 
 class SubscribeMessage(msgspec.Struct, tag="subscribe", forbid_unknown_fields=True):

@@ -43,6 +43,8 @@ class ErrorMessage(msgspec.Struct, tag="error", forbid_unknown_fields=True):
     code: str
     detail: str
     id: MessageId = None
+    field: str | None = None
+    """The offending field, when the error names one (``pin``, ``order_id``, ...)."""
 
 
 class CourierMessage(msgspec.Struct, tag="courier", forbid_unknown_fields=True):
@@ -93,7 +95,19 @@ class OfferMessage(msgspec.Struct, tag="offer", forbid_unknown_fields=True):
     dropoff: tuple[float, float]
 
 
-LiveMessage = CourierMessage | OrderMessage | FenceEventMessage | OfferMessage
+class EtaMessage(msgspec.Struct, tag="eta", forbid_unknown_fields=True):
+    """An order's refreshed ETAs (epoch seconds) as its courier moves; ``pickup_eta`` is null
+    once the parcel is picked up."""
+
+    order_id: str
+    courier_id: str
+    state: str
+    pickup_eta: float | None
+    dropoff_eta: float | None
+    ts: float
+
+
+LiveMessage = CourierMessage | OrderMessage | FenceEventMessage | OfferMessage | EtaMessage
 """What a delta carries."""
 
 
@@ -129,12 +143,28 @@ class AnsweredMessage(msgspec.Struct, tag="answered", forbid_unknown_fields=True
     id: MessageId = None
 
 
+class OrderAckMessage(msgspec.Struct, tag="order_ack", forbid_unknown_fields=True):
+    """The reply to ``pick_up`` or ``deliver`` (``action``): the order after the change."""
+
+    action: str
+    order: OrderMessage
+    id: MessageId = None
+
+
 OutboundMessage = (
-    AckMessage | ErrorMessage | DeltaMessage | SnapshotMessage | AnsweredMessage | LiveMessage
+    AckMessage
+    | ErrorMessage
+    | DeltaMessage
+    | SnapshotMessage
+    | AnsweredMessage
+    | OrderAckMessage
+    | LiveMessage
 )
 
 encode = msgspec.json.Encoder().encode
 
 
-def encode_error(detail: str, code: str = "invalid_message", id: MessageId = None) -> bytes:
-    return encode(ErrorMessage(code=code, detail=detail, id=id))
+def encode_error(
+    detail: str, code: str = "invalid_message", id: MessageId = None, field: str | None = None
+) -> bytes:
+    return encode(ErrorMessage(code=code, detail=detail, id=id, field=field))

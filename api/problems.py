@@ -15,6 +15,7 @@ from api.dispatch_flow import OfferNotYours
 from api.tokens import InvalidToken
 from dispatch import errors as dispatch_errors
 from orders import errors as order_errors
+from payments import errors as payment_errors
 from scaling import errors as scaling_errors
 from store import errors as store_errors
 
@@ -58,6 +59,10 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     order_errors.ConcurrentUpdate: _CONFLICT,
     order_errors.IdempotencyTaken: _CONFLICT,
     order_errors.WrongCourier: Problem(403, "forbidden", "Not this courier's order"),
+    order_errors.PinLocked: Problem(423, "locked", "Locked after too many wrong PINs"),
+    order_errors.SignatureInvalid: Problem(400, "bad-signature", "Signature refused"),
+    payment_errors.CallbackRejected: _CONFLICT,
+    payment_errors.ProviderRefused: _CONFLICT,
     OfferNotYours: Problem(403, "forbidden", "Not this courier's offer"),
     store_errors.TrackBufferFull: _UNAVAILABLE,
     store_errors.StoreUnavailable: _UNAVAILABLE,

@@ -13,6 +13,7 @@ import numpy as np
 from shapely.geometry import box
 
 from api.dispatch_flow import DispatchService
+from api.eta_flow import EtaRefresher
 from api.frame_encoder import FrameEncoder
 from api.messages import WirePing, epoch_seconds
 from api.outbound import (
@@ -28,9 +29,11 @@ from api.outbound import (
 )
 from api.ping_batcher import PingBatcher, PingSink
 from api.settings import Settings
-from geo.cells import cell_of, check_resolution, parent_cells, polygon_cover
+from geo.cells import cell_of, cells_of_valid, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
 from orders.model import Order
+from orders.pin_attempts import PinAttempts
+from payments.providers import bundled
 from store.errors import NotFound
 from store.interface import Store
 from store.records import Courier, GeofenceRecord
@@ -170,6 +173,21 @@ class Runtime:
         """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
         """Console delta frames: each published message encoded once for every console."""
+        self.pins = PinAttempts(settings.pin_max_failures)
+        """Wrong delivery PINs per order (`api.order_flow.deliver`)."""
+        self.providers = bundled(settings.payment_callback_secret.get_secret_value(), clock)
+        """Payment providers by name: the bundled sandboxes (`api.payment_flow`)."""
+        self.etas = EtaRefresher(
+            store,
+            self.index,
+            self._lock,
+            self.hub,
+            clock=clock,
+            console_resolution=self.console_resolution,
+            interval_s=settings.eta_refresh_s,
+            threshold_s=settings.eta_threshold_s,
+        )
+        """Order ETAs refreshed as couriers move (`couriers_moved` after each ingest)."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -352,8 +370,9 @@ class Runtime:
                 np.array(heading, dtype=float)[ok],
                 np.array(accuracy, dtype=float)[ok],
             )
-            for courier_id in dict.fromkeys(ids[i] for i in okl):  # latest state, once each
-                self.publish_courier(tenants[courier_id], courier_id)
+            moved = list(dict.fromkeys(ids[i] for i in okl))
+            self.publish_couriers(tenants, moved)
+            self.etas.couriers_moved(moved)
         by_tenant: dict[str, list[FenceEvent]] = {}
         for event in result.events:
             by_tenant.setdefault(tenants[str(event.courier_id)], []).append(event)
@@ -379,6 +398,28 @@ class Runtime:
             tenant_id, courier_id, [("cell", coarse), ("courier", courier_id)], msg
         )
 
+    def publish_couriers(self, tenants: dict[str, str], courier_ids: list[str]) -> None:
+        """`publish_courier` for many couriers at once (columns read in one pass, not one
+        `LiveIndex.get` each); ``tenants`` maps each courier to its tenant."""
+        if not courier_ids:
+            return
+        cols = self.index.columns(self.index.rows_of(courier_ids))
+        coarse = cells_of_valid(cols.lat, cols.lng, self.console_resolution).tolist()
+        assert cols.speed is not None and cols.heading is not None
+        speed = [None if math.isnan(v) else v for v in cols.speed.tolist()]
+        heading = [None if math.isnan(v) else v for v in cols.heading.tolist()]
+        rows = zip(
+            courier_ids, cols.lat.tolist(), cols.lng.tolist(), cols.ts.tolist(),
+            cols.status.tolist(), heading, speed, cols.vehicle.tolist(), cols.load.tolist(),
+            cols.capacity.tolist(), coarse, strict=True,
+        )  # fmt: skip
+        for cid, lat, lng, ts, status, head, sp, vehicle, load, capacity, cell in rows:
+            msg = CourierMessage(
+                id=cid, lat=lat, lng=lng, ts=ts, status=status, heading=head, speed=sp,
+                vehicle=vehicle, load=load, capacity=capacity,
+            )  # fmt: skip
+            self.hub.publish_position(tenants[cid], cid, [("cell", cell), ("courier", cid)], msg)
+
     def publish_fence_events(self, tenant_id: str, events: Sequence[FenceEvent]) -> None:
         for event in events:
             where = self.courier_message(event.courier_id)
@@ -397,6 +438,7 @@ class Runtime:
             self.metrics.inc("hexdispatch_fence_events_total", event=str(event.kind))
 
     def publish_order(self, tenant_id: str, order: Order) -> None:
+        self.etas.track(order)
         msg = order_message(order)
         cells = {
             cell_of(order.pickup_lat, order.pickup_lng, self.console_resolution),

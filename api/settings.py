@@ -47,6 +47,34 @@ class Settings(BaseSettings):
     """Freeze start-up objects and raise the collector's thresholds: full collections that walk
     every live connection were most of the ping-to-console p99 (benchmarks/RESULTS.md).
     `hexdispatch serve` turns it on; tests leave the interpreter alone."""
+    webhook_delivery: bool = False
+    """Run the webhook delivery worker in the server (`hexdispatch serve` turns it on; tests
+    drive `api.webhook_worker.WebhookWorker` themselves, with their own clock)."""
+    webhook_poll_s: float = Field(default=1.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_disable_after: int = Field(default=100, ge=1)
+    """Consecutive failed attempts before an endpoint is disabled (about 16 hours of backoff
+    at the default policy)."""
+    eta_refresh_s: float = Field(default=15.0, gt=0)
+    """Least time between two ETA refreshes of one courier's orders (pings come faster)."""
+    eta_threshold_s: float = Field(default=30.0, ge=0)
+    """An ETA that moved by less is not republished."""
+    eta_flush_s: float = Field(default=2.0, gt=0)
+    """How often refreshed ETAs are written to the store (off the ping path)."""
+    pin_max_failures: int = Field(default=5, ge=1)
+    """Wrong delivery PINs per order before its PIN is locked."""
+    courier_base_minor: int = Field(default=10_000, ge=0)
+    courier_per_km_minor: int = Field(default=2_000, ge=0)
+    platform_fee_bps: int = Field(default=1_000, ge=0, le=10_000)
+    """The tariff a delivered order is billed with (in the order's currency's minor units):
+    the courier earns base + per km of the pickup to drop-off distance."""
+    sandbox_callbacks: bool = False
+    """Deliver the bundled payment sandboxes' callbacks in-process every second, as a real
+    provider would POST them (`hexdispatch serve` turns it on; tests drive them)."""
+    payment_callback_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    """Shared secret of the bundled payment sandboxes' signed callbacks."""
     bootstrap_api_key: SecretStr | None = None
     """When set, a tenant ``default`` owning this API key exists from start-up (the embedded
     store forgets everything on exit, so `hexdispatch serve` uses it to hand out a key)."""

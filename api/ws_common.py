@@ -41,6 +41,18 @@ async def receive_frame(ws: WebSocket, limit: int) -> bytes | str | None:
     return data
 
 
+def next_tick(now: float, interval_s: float) -> float:
+    """The next multiple of the interval at least half an interval after ``now``.
+
+    Every writer sleeps to these ticks of the loop's clock, so consoles watching the same cells
+    drain the same updates in the same loop iteration and share one encoded frame
+    (`api.frame_encoder.FrameEncoder.delta_text`), and two frames to one client stay at least
+    half an interval apart.
+    """
+    tick = now - now % interval_s + interval_s
+    return tick + interval_s if tick - now < interval_s / 2 else tick
+
+
 class Writer:
     """Sends what the hub holds for one subscriber, at most once per interval (coalescing)."""
 
@@ -87,5 +99,8 @@ class Writer:
                     return
                 batch = self.runtime.hub.drain(sub)
                 if batch:
-                    await self.send_raw(self.runtime.frames.delta(batch))
-                await asyncio.sleep(self.interval_s)
+                    text = self.runtime.frames.delta_text(batch)
+                    async with self.send_lock:
+                        await self.ws.send_text(text)
+                now = self.loop.time()
+                await asyncio.sleep(next_tick(now, self.interval_s) - now)

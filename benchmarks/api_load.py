@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -281,6 +282,14 @@ class LoadResult:
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     latency_max_ms: float | None
+    server_cpu: float | None
+    """Cores the server used in the window (process CPU time / wall time)."""
+    loop_lag_p99_ms: float | None
+    """How late the server's 10 ms loop timer fired, 99th percentile over the window."""
+    late_on_cpu: float | None
+    """Of the time the loop timer was more than 10 ms late, the share the server spent on CPU
+    (near 1: its own work stalled the loop; near 0: it was waiting for a core)."""
+    load_average: float
     cpu_model: str
     cpus: int
     date: str
@@ -291,6 +300,22 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _loop_stats(path: str, since: float, until: float) -> dict[str, float | None]:
+    """Server CPU and event-loop lag in the window, from `benchmarks.api_server`'s ticks."""
+    with open(path) as f:
+        ticks = np.array([t for t in json.load(f) if since <= t[0] < until]).reshape(-1, 3)
+    if not len(ticks):
+        return {"server_cpu": None, "loop_lag_p99_ms": None, "late_on_cpu": None}
+    lag, cpu = ticks[:, 1], ticks[:, 2]
+    late = lag > 0.010
+    late_wall = float((lag[late] + 0.010).sum())
+    return {
+        "server_cpu": round(float(cpu.sum()) / (until - since), 2),
+        "loop_lag_p99_ms": round(float(np.percentile(lag, 99)) * 1000, 1),
+        "late_on_cpu": round(float(cpu[late].sum()) / late_wall, 2) if late_wall else None,
+    }
 
 
 def _percentile(hist: np.ndarray, q: float) -> float | None:
@@ -318,6 +343,8 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
     ]  # fmt: skip
     if args.cprofile:
         cmd += ["--cprofile", args.cprofile]
+    if args.lag_file:
+        cmd += ["--lag-file", args.lag_file]
     cmd += ["--gc", args.gc]
     proc = subprocess.Popen(cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     try:
@@ -348,6 +375,10 @@ def run(args: argparse.Namespace) -> LoadResult:
     port = _free_port()
     ctx = mp.get_context("spawn")
     ids = courier_ids(args.couriers)
+    own_lag_file = args.lag_file is None
+    if own_lag_file:
+        fd, args.lag_file = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
     with _server(args, port, secret, key) as pid:
         if args.pid_file:
             with open(args.pid_file, "w") as f:
@@ -380,6 +411,10 @@ def run(args: argparse.Namespace) -> LoadResult:
                 if proc.is_alive():
                     proc.terminate()
                     proc.join()
+    loop = _loop_stats(args.lag_file, timing[1], timing[2])
+    if own_lag_file:
+        os.unlink(args.lag_file)
+        args.lag_file = None
     drivers = [r for kind, r in results if kind == "drivers"]
     hist, ccounts = next(r for kind, r in results if kind == "consoles")
     accepted = sum(d["accepted"] for d in drivers)
@@ -401,6 +436,10 @@ def run(args: argparse.Namespace) -> LoadResult:
         latency_p50_ms=_percentile(hist, 0.50),
         latency_p99_ms=_percentile(hist, 0.99),
         latency_max_ms=_percentile(hist, 1.0),
+        server_cpu=loop["server_cpu"],
+        loop_lag_p99_ms=loop["loop_lag_p99_ms"],
+        late_on_cpu=loop["late_on_cpu"],
+        load_average=round(os.getloadavg()[0], 1),
         cpu_model=_cpu_model(),
         cpus=os.cpu_count() or 0,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -426,6 +465,7 @@ def parser() -> argparse.ArgumentParser:
         help="the server's garbage collector settings",
     )
     p.add_argument("--pid-file", help="write the server pid here (for py-spy)")
+    p.add_argument("--lag-file", help="keep the server's event-loop ticks here (JSON)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 

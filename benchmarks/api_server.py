@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import cProfile
 import gc
+import json
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
@@ -32,6 +36,42 @@ def build_store(couriers: int, api_key: str) -> MemoryStore:
     return store
 
 
+LAG_TICK_S = 0.01
+
+
+async def _watch_loop(ticks: list[tuple[float, float, float]]) -> None:
+    """Every 10 ms: wall time, how late the loop woke, and the process CPU time since the last
+    tick. Late with CPU spent: the loop was busy; late without: the process was not running."""
+    last_wall, last_cpu = time.time(), time.process_time()
+    while True:
+        await asyncio.sleep(LAG_TICK_S)
+        wall, cpu = time.time(), time.process_time()
+        ticks.append((wall, wall - last_wall - LAG_TICK_S, cpu - last_cpu))
+        last_wall, last_cpu = wall, cpu
+
+
+class _WatchedServer(uvicorn.Server):
+    """uvicorn with the loop watcher; the ticks are written on shutdown (before uvicorn
+    re-raises the signal that stopped it)."""
+
+    def __init__(self, config: uvicorn.Config, lag_file: str | None) -> None:
+        super().__init__(config)
+        self.lag_file = lag_file
+        self.ticks: list[tuple[float, float, float]] = []
+
+    async def startup(self, sockets: Any = None) -> None:
+        if self.lag_file:
+            self.watcher = asyncio.create_task(_watch_loop(self.ticks))
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self.lag_file:
+            self.watcher.cancel()
+            with open(self.lag_file, "w") as f:
+                json.dump(self.ticks, f)
+        await super().shutdown(sockets)
+
+
 @contextlib.contextmanager
 def _profiled(path: str | None) -> Iterator[None]:
     if path is None:
@@ -54,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-secret", required=True)
     parser.add_argument("--coalesce", type=float, default=0.05, help="seconds per console tick")
     parser.add_argument("--cprofile", help="write a cProfile of the server to this path")
+    parser.add_argument("--lag-file", help="write the event loop's 10 ms ticks here (JSON)")
     parser.add_argument(
         "--gc",
         choices=["default", "tuned", "off"],
@@ -84,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.gc == "off":
         gc.disable()
     with _profiled(args.cprofile):
-        uvicorn.Server(config).run()
+        _WatchedServer(config, args.lag_file).run()
 
 
 if __name__ == "__main__":

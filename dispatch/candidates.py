@@ -135,8 +135,15 @@ def generate_candidates(
     measured: list[FloatArray] = []
     for g, ((tenant, vehicle, _), members) in enumerate(groups.items()):
         q = np.array(members, dtype=np.int64)
+        # A courier with less room than the group's smallest order can take none of them:
+        # leaving it out in the index saves building its pairs (most of a busy city's fleet).
         qi, rows, metres = index.radius_pairs(
-            plat[q], plng[q], radius[q], tenant=tenant, vehicle=vehicle
+            plat[q],
+            plng[q],
+            radius[q],
+            tenant=tenant,
+            vehicle=vehicle,
+            min_free_capacity=int(size[q].min()),
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
         measured.append(np.asarray(metres, dtype=np.float64))

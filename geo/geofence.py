@@ -102,6 +102,15 @@ def validate_geometry(geometry: Any, field: str = "geometry") -> FenceGeometry:
     return geometry
 
 
+def _members(cells: CellArray, sorted_cells: CellArray) -> npt.NDArray[np.bool_]:
+    """``np.isin(cells, sorted_cells)`` by binary search: a large city cover is sorted once,
+    not on every call (`np.isin` sorts both sides each time)."""
+    if not sorted_cells.size:
+        return np.zeros(cells.shape, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(sorted_cells, cells), sorted_cells.size - 1)
+    return np.asarray(sorted_cells[at] == cells)
+
+
 class Geofence:
     """A fence polygon in lng/lat (GeoJSON order), prepared, with an H3 cover.
 
@@ -124,7 +133,9 @@ class Geofence:
 
     __slots__ = (
         "_boundary_set",
+        "_boundary_sorted",
         "_interior_set",
+        "_interior_sorted",
         "boundary_cells",
         "geometry",
         "interior_cells",
@@ -140,6 +151,8 @@ class Geofence:
         self.boundary_cells: CellArray = boundary
         self._interior_set = frozenset(interior.tolist())
         self._boundary_set = frozenset(boundary.tolist())
+        self._interior_sorted = np.sort(interior)
+        self._boundary_sorted = np.sort(boundary)
 
     @classmethod
     def from_geojson(cls, obj: Mapping[str, Any], resolution: int = 9) -> Geofence:
@@ -169,8 +182,8 @@ class Geofence:
         self, cells: CellArray, lats: npt.NDArray[np.float64], lngs: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.bool_]:
         """`covers_array` for points whose cells at `resolution` are already known."""
-        out = np.isin(cells, self.interior_cells)
-        edge = np.flatnonzero(np.isin(cells, self.boundary_cells))
+        out = _members(cells, self._interior_sorted)
+        edge = np.flatnonzero(_members(cells, self._boundary_sorted))
         if edge.size:
             out[edge] = shapely.intersects_xy(self.geometry, lngs[edge], lats[edge])
         return out

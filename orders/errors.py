@@ -142,3 +142,15 @@ class IdempotencyTaken(OrdersError):
         super().__init__(
             f"tenant {tenant!r}: Idempotency-Key={key!r} taken by a concurrent request"
         )
+
+
+class PinLocked(OrdersError):
+    """Too many wrong delivery PINs for an order: no more PIN attempts are taken."""
+
+    def __init__(self, order_id: str, failures: int) -> None:
+        self.order_id = order_id
+        self.failures = failures
+        self.field = "pin"
+        self.value = "<redacted>"
+        self.reason = f"locked after {failures} wrong PINs"
+        super().__init__(f"order {order_id!r}: proof of delivery pin: {self.reason}")

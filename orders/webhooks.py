@@ -83,6 +83,13 @@ def new_endpoint(
     return Endpoint(endpoint_id, tenant, url, secret, types)
 
 
+def reenabled(endpoint: Endpoint) -> Endpoint:
+    """The endpoint once its tenant re-enables it: failures forgotten, nothing to wait for."""
+    return replace(
+        endpoint, enabled=True, consecutive_failures=0, retry_at=0.0, disabled_reason=None
+    )
+
+
 def subscribed(endpoint: Endpoint, event_type: str) -> bool:
     """Whether ``endpoint`` wants events of ``event_type``."""
     for pattern in endpoint.event_types:
@@ -218,6 +225,17 @@ class Attempt:
     ok: bool
     status_code: int | None
     error: str | None
+    next_attempt_at: float | None = None
+    """When the message is tried again (None once delivered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a worker took from the store to send now, with its state and endpoint."""
+
+    message: OutboxMessage
+    state: DeliveryState
+    endpoint: Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +367,7 @@ def record_attempt(
         return done, healthy, log
     failures = endpoint.consecutive_failures + 1
     retry_at = now + policy.backoff(failures, rng)
+    log = replace(log, next_attempt_at=retry_at)
     disabled = failures >= policy.disable_after
     sick = replace(
         endpoint,
@@ -424,13 +443,7 @@ class WebhookOutbox:
 
     def enable(self, endpoint_id: str) -> Endpoint:
         """Re-enable an endpoint (tenant action): failures reset, pending messages resume."""
-        ep = replace(
-            self.endpoints[endpoint_id],
-            enabled=True,
-            consecutive_failures=0,
-            retry_at=0.0,
-            disabled_reason=None,
-        )
+        ep = reenabled(self.endpoints[endpoint_id])
         self.endpoints[endpoint_id] = ep
         for m in self.messages.values():
             state = self.states.get(m.id)

@@ -12,6 +12,7 @@ from ortools.constraint_solver import pywrapcp
 
 from routing.model import Problem, Vehicle
 from routing.schedule import Visit, visit_stop
+from routing.time_axis import time_axis
 
 IntArray = npt.NDArray[np.int64]
 
@@ -54,11 +55,6 @@ class OrToolsModel:
         ]
         result: pywrapcp.Assignment | None = self.routing.ReadAssignmentFromRoutes(seqs, True)
         return result
-
-
-def _scaled_ceil(x: npt.NDArray[np.float64], scale: float) -> IntArray:
-    # Rounding durations up keeps every integer-feasible route feasible in true float time.
-    return np.ceil(x * scale - 1e-6).astype(np.int64)
 
 
 def build_model(
@@ -119,36 +115,22 @@ def build_model(
     if fixed_vehicle_cost:
         routing.SetFixedCostOfAllVehicles(int(fixed_vehicle_cost))
 
-    finite = [s.time_window[0] for s, _ in stops] + [v.shift[0] for v in vs]
-    t0 = min(finite)
-    ends = [s.time_window[1] for s, _ in stops] + [v.shift[1] for v in vs]
-    finite_ends = [e for e in ends if math.isfinite(e)]
-    bound = (
-        max(finite)
-        + float(service.sum())
-        + float(secs.max(initial=0.0)) * (m + 1) / min(v.speed_factor for v in vs)
-    )
-    horizon = math.ceil((max([bound, *finite_ends]) - t0) * time_scale) + 1
-
-    def rel(t: float) -> int:
-        return horizon if not math.isfinite(t) else math.floor((t - t0) * time_scale + 1e-6)
-
+    axis = time_axis(problem, visits, time_scale)
+    horizon = axis.horizon
     time_cbs: dict[float, int] = {}
     per_vehicle = []
     for v in vs:
         if v.speed_factor not in time_cbs:
-            transit = _scaled_ceil(service[:, None] + secs / v.speed_factor, time_scale)
+            transit = axis.transit(service, secs, v.speed_factor)
             time_cbs[v.speed_factor] = routing.RegisterTransitMatrix(transit.tolist())
         per_vehicle.append(time_cbs[v.speed_factor])
     routing.AddDimensionWithVehicleTransits(per_vehicle, horizon, horizon, False, "time")
     time = routing.GetDimensionOrDie("time")
     for node, (s, _) in enumerate(stops):
         index = manager.NodeToIndex(node)
-        time.CumulVar(index).SetRange(
-            max(0, rel(s.time_window[0])), min(horizon, rel(s.time_window[1]))
-        )
+        time.CumulVar(index).SetRange(axis.at(s.time_window[0]), axis.at(s.time_window[1]))
     for k, v in enumerate(vs):
-        lo, hi = max(0, rel(v.shift[0])), min(horizon, rel(v.shift[1]))
+        lo, hi = axis.at(v.shift[0]), axis.at(v.shift[1])
         time.CumulVar(routing.Start(k)).SetRange(lo, hi)
         time.CumulVar(routing.End(k)).SetRange(lo, hi)
 
@@ -173,7 +155,7 @@ def build_model(
     )
 
 
-def _amount_scale(problem: Problem) -> float:
+def amount_scale(problem: Problem) -> float:
     values = [a for v in problem.vehicles for a in v.capacity]
     values += [a for s in problem.shipments for a in s.amount]
     values += [a for j in problem.jobs for a in j.amount]
@@ -189,7 +171,7 @@ def _add_capacities(
     vs: Sequence[Vehicle],
     n: int,
 ) -> None:
-    scale = _amount_scale(problem)
+    scale = amount_scale(problem)
     kinds = {problem.jobs_by_id[i].kind for k, i in visits if k == "job"}
     carrying = any(v.carrying for v in vs)
     has_shipments = any(k != "job" for k, _ in visits)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from routing.distance_annealing import anneal_distance
 from routing.errors import InvalidOption
+from routing.insertion import Network
 from routing.model import PhaseReport, Problem, Solution, Unassigned
 from routing.ortools_model import OrToolsModel, build_model
 from routing.precheck import unservable
+from routing.route_elimination import eliminate_routes
 from routing.schedule import Visit, build_route, visit_stop
 
 FIRST_SOLUTION_STRATEGIES = frozenset(routing_enums_pb2.FirstSolutionStrategy.Value.keys()) - {
@@ -41,11 +45,14 @@ class SolverOptions:
     metaheuristic
         OR-Tools local-search metaheuristic of every improvement phase.
     minimise_vehicles
-        Run the vehicle-reduction phase (remove a route, re-insert its visits into the others)
-        before the distance phase.
+        Run the route-elimination phase (``routing.route_elimination``: empty a route, then
+        ruin and recreate until its visits fit in the others) before the distance phase.
     ruin_and_recreate
         Improve distance by rounds of ruin (a cluster of nearby items) and greedy re-insertion;
         when False the distance phase runs ``metaheuristic`` from the best plan.
+    anneal
+        Before the distance phase, shorten the plan by the package's own ruin-and-recreate
+        rounds under simulated annealing (``routing.distance_annealing``).
     gls_lambda
         Guided local search penalty coefficient.
     time_scale, distance_scale
@@ -54,14 +61,13 @@ class SolverOptions:
 
     first_solution_strategies: tuple[str, ...] = (
         "LOCAL_CHEAPEST_COST_INSERTION",
-        "GLOBAL_CHEAPEST_ARC",
         "PARALLEL_CHEAPEST_INSERTION",
         "SAVINGS",
-        "PATH_CHEAPEST_ARC",
     )
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     minimise_vehicles: bool = True
     ruin_and_recreate: bool = True
+    anneal: bool = True
     gls_lambda: float = 0.1
     time_scale: float = 1000.0
     distance_scale: float = 1000.0
@@ -263,12 +269,16 @@ def solve(
     return _solution(problem, plan, visits, reasons, time_limit_s, search.phases)
 
 
-START_SHARE = 0.3
+START_SHARE = 0.15
 """Share of the time limit for the multi-start phase."""
 RUIN_ROUND_S = 0.5
 """Time cap of one ruin-and-recreate round (greedy descent usually ends far sooner)."""
-REDUCE_SHARE = 0.3
-"""Share of the time limit for the vehicle-reduction phase."""
+ELIMINATE_UNTIL = 0.6
+"""Share of the time limit by which the route-elimination phase ends."""
+PATIENCE_SHARE = 0.25
+"""Route elimination gives up after this share of the time limit without a route emptied."""
+DESCENT_SHARE = 0.2
+"""Share of the time limit left to OR-Tools' own descent after the annealing phase."""
 
 
 def _search(search: _Search, total: float) -> None:
@@ -291,10 +301,25 @@ def _search(search: _Search, total: float) -> None:
     if search.best is None:
         return
     if opts.minimise_vehicles:
-        _reduce_vehicles(search, deadline_share=REDUCE_SHARE * total)
+        used = sorted(k for k, seq in search.best.plan.items() if seq)
+        _own_phase(
+            search,
+            "vehicles:eliminate",
+            search.began + ELIMINATE_UNTIL * total,
+            used,
+            partial(eliminate_routes, patience=PATIENCE_SHARE * total),
+        )
     assert search.best is not None
     used = sorted(k for k, seq in search.best.plan.items() if seq) or everyone
     keep = sorted(set(used) | {k for k, v in enumerate(problem.vehicles) if v.carrying})
+    if opts.anneal:
+        _own_phase(
+            search,
+            "distance:anneal",
+            search.deadline - DESCENT_SHARE * total,
+            keep,
+            anneal_distance,
+        )
     final = search.model(keep, fixed_cost=not opts.minimise_vehicles)
     if opts.ruin_and_recreate:
         _ruin_and_recreate(search, final, search.best.plan, search.deadline, "distance")
@@ -370,43 +395,35 @@ def _ruin_and_recreate(
     return best
 
 
-def _reduce_vehicles(search: _Search, deadline_share: float) -> None:
-    """Remove a small route and re-insert its visits into the others, while that succeeds."""
-    problem = search.problem
-    stop_at = time.monotonic() + deadline_share
-    tries_per_level = 2
-    failed: set[int] = set()
-    while search.best is not None and search.best.dropped == 0:
-        plan = search.best.plan
-        removable = sorted(
-            (
-                k
-                for k, seq in plan.items()
-                if seq and not problem.vehicles[k].carrying and k not in failed
-            ),
-            key=lambda k: len(plan[k]),
+def _own_phase(
+    search: _Search,
+    name: str,
+    until: float,
+    keep: Sequence[int],
+    improve: Callable[[Network, dict[int, list[int]], float, int], dict[int, list[int]]],
+) -> None:
+    """Run one of the package's own heuristics on the best plan (vehicles ``keep``) and offer it."""
+    assert search.best is not None
+    if search.best.dropped or until <= time.monotonic():
+        return
+    started = time.monotonic() - search.began
+    net = Network(search.problem, search.visits, search.options.time_scale)
+    node_of = {x: i for i, x in enumerate(net.visits)}
+    plan = search.best.plan
+    routes = {k: [node_of[x] for x in plan.get(k, [])] for k in keep}
+    found = improve(net, routes, until, len(search.visits))
+    result = search.evaluate({k: [net.visits[x] for x in nodes] for k, nodes in found.items()})
+    search.phases.append(
+        PhaseReport(
+            name,
+            started,
+            until - search.began - started,
+            "success",
+            result.vehicles,
+            result.distance,
         )
-        if sum(1 for seq in plan.values() if seq) < 2 or not removable:
-            return
-        improved = False
-        for i, k in enumerate(removable[:tries_per_level]):
-            left = stop_at - time.monotonic()
-            if left <= 0:
-                return
-            keep = [j for j, seq in plan.items() if seq and j != k]
-            keep += [j for j, v in enumerate(problem.vehicles) if v.carrying and j not in keep]
-            model = search.model(sorted(keep), fixed_cost=False)
-            start = {j: plan[j] for j in keep}
-            until = time.monotonic() + left / (min(tries_per_level, len(removable)) - i)
-            name = f"vehicles:without-{problem.vehicles[k].id}"
-            result = _ruin_and_recreate(search, model, start, until, name)
-            if result is not None and result.dropped == 0:
-                improved = True
-                failed.clear()
-                break
-            failed.add(k)
-        if not improved:
-            return
+    )
+    search.offer(result)
 
 
 def _solution(

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import redis
 
 from api.dispatch_flow import OfferNotYours
-from orders.model import Order
+from orders.model import Order, Position
 from scaling import codec, keys
 from scaling.codec import OrderIn, OrderOut, Request
 from scaling.errors import DispatchInShards, ShardRefused, ShardTimeout
@@ -78,6 +78,28 @@ class RemoteDispatch:
     ) -> NoReturn:
         """Not forwarded yet: assigning by hand needs the courier's shard and the order's."""
         raise DispatchInShards()
+
+    def position(self, courier_id: str) -> Position | None:
+        """The courier's last position, from its shard's snapshot (None if it never pinged)."""
+        owner = self.redis.hget(keys.OWNER, courier_id)
+        if owner is None:
+            return None
+        raw = self.redis.hget(keys.last_positions(int(owner)), courier_id)
+        if raw is None:
+            return None
+        state = codec.snapshot_decoder.decode(raw)
+        return Position(state.lat, state.lng)
+
+    def release_load(self, courier_id: str, units: int) -> None:
+        """The courier carries ``units`` less (delivered, failed): its shard updates its index."""
+        owner = self.redis.hget(keys.OWNER, courier_id)
+        shards = self.shard_map.shards
+        if owner is not None:  # its shard first; the others if it moved meanwhile
+            shards = [int(owner), *(s for s in shards if s != int(owner))]
+        for shard in shards:
+            req = Request("release", "", None, courier=courier_id, k=units)
+            if codec.answer_decoder.decode(self._call(shard, req)).error is None:
+                return
 
     def load_pool(self, tenant_ids: list[str]) -> None:
         """Nothing here: each shard loads the waiting orders whose pickup it owns."""

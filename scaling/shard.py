@@ -586,6 +586,8 @@ class Shard:
         """The reply to one request (queries of this shard's index, offer answers)."""
         if req.op == "answer":
             return self._answer_offer(req)
+        if req.op == "release":
+            return self._release(req)
         if req.op == "nearest":
             found = self.index.nearest(req.lat, req.lng, req.k, tenant=req.tenant)
             return codec.NearestReply(found=[(str(c), m) for c, m in found])
@@ -599,6 +601,13 @@ class Shard:
         except Exception as exc:  # the worker re-raises it by class name
             return AnswerReply(error=type(exc).__name__, detail=str(exc))
         return AnswerReply(order_id=order.id)
+
+    def _release(self, req: Request) -> AnswerReply:
+        """A courier this shard holds carries ``req.k`` units less."""
+        if self.dispatch is None or req.courier is None or req.courier not in self.index:
+            return AnswerReply(error="NotFound", detail="not in this shard")
+        self.dispatch.release_load(req.courier, req.k)
+        return AnswerReply()
 
     def couriers_in_cells(self, tenant: str | None, cells: list[int]) -> list[CourierMessage]:
         rows = self.index.snapshot(tenant=tenant) if tenant else self.index.snapshot()

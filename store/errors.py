@@ -109,6 +109,7 @@ _TABLE_KIND = {
     "api_keys": "api_key",
     "offers": "offer",
     "payments": "payment",
+    "webhook_endpoints": "webhook_endpoint",
 }
 
 

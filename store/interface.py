@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
-from orders.webhooks import OutboxMessage
+from orders.webhooks import Attempt, Claimed, DeliveryState, Endpoint, OutboxMessage
 from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
@@ -135,11 +135,19 @@ class Store(Protocol):
         ...
 
     def save_transition(
-        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+        self,
+        transition: Transition,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        payments: Sequence[PaymentResult] = (),
+        entries: Sequence[JournalEntry] = (),
     ) -> Order:
-        """Write a lifecycle step (new order, its events, outbox rows) in one transaction.
+        """Write a lifecycle step (new order, its events, outbox rows) in one transaction,
+        with what payments derive from it (`payments.settlement`: intents changed as in
+        `save_payment`, their journal entries, and further ``entries`` such as billing).
 
-        Optimistic: the stored order must still be at ``order.version - len(events)``.
+        Optimistic: the stored order must still be at ``order.version - len(events)``; any
+        refusal (a stale intent, a duplicate entry) writes nothing.
 
         Raises
         ------
@@ -153,7 +161,66 @@ class Store(Protocol):
         ...
 
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
-        """Undelivered webhook messages of a tenant, in the order they were written."""
+        """Undelivered webhook messages of a tenant, in the order they were written.
+
+        Every write of events (`create_order`, `save_transition`, `save_payment`) also writes,
+        in its transaction, one message per event for each of the tenant's webhook endpoints
+        subscribed to the event's type (`orders.webhooks.outbox_for_events`).
+        """
+        ...
+
+    # -- webhook endpoints and deliveries (records are `orders.webhooks`) ----------------
+    def create_webhook_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        """Register an endpoint (validated by `orders.webhooks.new_endpoint`).
+
+        Raises `AlreadyExists` (the id), `NotFound` (the tenant)."""
+        ...
+
+    def get_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint: ...
+
+    def list_webhook_endpoints(self, tenant_id: str) -> list[Endpoint]:
+        """By id."""
+        ...
+
+    def delete_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
+        """Remove the endpoint and its undelivered messages (its delivery log stays)."""
+        ...
+
+    def enable_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
+        """Re-enable (`orders.webhooks.reenabled`); its waiting messages are due at once."""
+        ...
+
+    def claim_webhook_messages(self, now: float, *, limit: int, lease_s: float) -> list[Claimed]:
+        """Take up to ``limit`` due messages of every tenant, for ``lease_s`` seconds.
+
+        Due: the head (lowest sequence) of an (endpoint, ordering key) queue, its endpoint
+        enabled and not backing off, its own retry time passed. A claimed message is not due
+        again until its lease ends, so two workers do not send it twice; a worker that dies
+        leaves it to be retried when the lease ends.
+        """
+        ...
+
+    def release_webhook_messages(self, message_ids: Sequence[str]) -> None:
+        """Give claimed messages back unsent (their endpoint started backing off)."""
+        ...
+
+    def record_webhook_attempt(
+        self, state: DeliveryState, endpoint: Endpoint, attempt: Attempt
+    ) -> None:
+        """Store one attempt's outcome (`orders.webhooks.record_attempt`) in one transaction:
+        the message's state, the endpoint's health, the delivery-log row."""
+        ...
+
+    def webhook_attempts(
+        self,
+        tenant_id: str,
+        *,
+        endpoint_id: str | None = None,
+        ordering_key: str | None = None,
+        ok: bool | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        """The delivery log, newest first."""
         ...
 
     # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,19 @@ from geo.coords import validate_arrays
 from geo.geofence import FenceGeometry, Geofence
 from orders.lifecycle import Transition
 from orders.model import Order, OrderEvent, OrderState
-from orders.webhooks import OutboxMessage
+from orders.webhooks import (
+    Attempt,
+    Claimed,
+    DeliveryState,
+    Endpoint,
+    MessageStatus,
+    OutboxMessage,
+    PublishableEvent,
+    due_messages,
+    outbox_for_events,
+    query_log,
+    reenabled,
+)
 from payments.intents import PaymentEvent, PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry, Ledger
 from store.api_keys import hash_secret, new_secret
@@ -108,6 +120,10 @@ class MemoryStore:
         self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._events: dict[str, list[OrderEvent]] = {}
         self._outbox: dict[str, OutboxMessage] = {}
+        self._undelivered: dict[str, OutboxMessage] = {}
+        self._deliveries: dict[str, DeliveryState] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._attempts: list[Attempt] = []
         self._ledger = Ledger()
         self._intents: dict[str, PaymentIntent] = {}
         self._intent_refs: dict[tuple[str, str], str] = {}
@@ -327,14 +343,24 @@ class MemoryStore:
                 raise AlreadyExists("order", "id", order.id)
             self._orders[order.id] = order
             self._events[order.id] = list(created.events)
-            self._enqueue(outbox)
+            self._enqueue(tenant_id, created.events, outbox)
             if idempotency_key is not None:
                 self._idempotency[(tenant_id, idempotency_key)] = (order.id, fingerprint)
             return order, True
 
-    def _enqueue(self, outbox: Sequence[OutboxMessage]) -> None:
-        for message in outbox:  # ids are deterministic: a re-enqueue is a no-op
-            self._outbox.setdefault(message.id, message)
+    def _enqueue(
+        self,
+        tenant_id: str,
+        events: Sequence[PublishableEvent],
+        outbox: Sequence[OutboxMessage],
+    ) -> None:
+        """The events' messages for the tenant's endpoints, plus ``outbox``; under the lock."""
+        endpoints = [e for e in self._endpoints.values() if e.tenant == tenant_id]
+        for message in [*outbox, *outbox_for_events(events, endpoints)]:
+            # ids are deterministic: a re-enqueue is a no-op
+            if message.id not in self._outbox:
+                self._outbox[message.id] = message
+                self._undelivered[message.id] = message
 
     def get_order(self, tenant_id: str, order_id: str) -> Order:
         with self._lock:
@@ -356,7 +382,12 @@ class MemoryStore:
         return found[:limit]
 
     def save_transition(
-        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+        self,
+        transition: Transition,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        payments: Sequence[PaymentResult] = (),
+        entries: Sequence[JournalEntry] = (),
     ) -> Order:
         expected = check_transition(transition)
         new = transition.order
@@ -366,9 +397,16 @@ class MemoryStore:
                 raise StaleVersion("order", new.id, expected, current.version)
             if new.courier_id is not None and new.courier_id not in self._couriers:
                 raise NotFound("courier", new.courier_id)
+            changed = [r for r in payments if r.changed]
+            for result in changed:
+                self._check_payment(result.intent)
+            # all or nothing; nothing below can fail
+            self._ledger.post_all([*entries, *(e for r in payments for e in r.entries)])
             self._orders[new.id] = new
             self._events[new.id].extend(transition.events)
-            self._enqueue(outbox)
+            self._enqueue(new.tenant, transition.events, outbox)
+            for result in changed:
+                self._write_payment(result, ())
             return new
 
     def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:
@@ -378,7 +416,106 @@ class MemoryStore:
 
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._lock:
-            return [m for m in self._outbox.values() if m.tenant == tenant_id]
+            return [m for m in self._undelivered.values() if m.tenant == tenant_id]
+
+    # -- webhooks -----------------------------------------------------------------------
+    def create_webhook_endpoint(self, endpoint: Endpoint) -> Endpoint:
+        check_id("endpoint_id", endpoint.id)
+        with self._lock:
+            self.get_tenant(endpoint.tenant)
+            if endpoint.id in self._endpoints:
+                raise AlreadyExists("webhook_endpoint", "id", endpoint.id)
+            self._endpoints[endpoint.id] = endpoint
+            return endpoint
+
+    def get_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
+        with self._lock:
+            endpoint = self._endpoints.get(endpoint_id)
+            if endpoint is None or endpoint.tenant != tenant_id:
+                raise NotFound("webhook_endpoint", endpoint_id)
+            return endpoint
+
+    def list_webhook_endpoints(self, tenant_id: str) -> list[Endpoint]:
+        with self._lock:
+            return sorted(
+                (e for e in self._endpoints.values() if e.tenant == tenant_id), key=lambda e: e.id
+            )
+
+    def delete_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
+        with self._lock:
+            self.get_webhook_endpoint(tenant_id, endpoint_id)
+            del self._endpoints[endpoint_id]
+            for m in [m for m in self._undelivered.values() if m.endpoint_id == endpoint_id]:
+                del self._undelivered[m.id]
+
+    def enable_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
+        with self._lock:
+            endpoint = reenabled(self.get_webhook_endpoint(tenant_id, endpoint_id))
+            self._endpoints[endpoint_id] = endpoint
+            self._retry_now(
+                m.id for m in self._undelivered.values() if m.endpoint_id == endpoint_id
+            )
+            return endpoint
+
+    def _retry_now(self, message_ids: Iterable[str]) -> None:
+        for message_id in message_ids:
+            state = self._deliveries.get(message_id)
+            if state is not None:
+                self._deliveries[message_id] = replace(state, next_attempt_at=0.0)
+
+    def claim_webhook_messages(self, now: float, *, limit: int, lease_s: float) -> list[Claimed]:
+        with self._lock:
+            due = due_messages(
+                self._undelivered.values(), self._deliveries, self._endpoints, now=now
+            )[:limit]
+            claimed = []
+            for m in due:
+                state = self._deliveries.get(m.id) or DeliveryState(m.id)
+                self._deliveries[m.id] = replace(state, next_attempt_at=now + lease_s)
+                claimed.append(Claimed(m, state, self._endpoints[m.endpoint_id]))
+            return claimed
+
+    def release_webhook_messages(self, message_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._retry_now(i for i in message_ids if i in self._undelivered)
+
+    def record_webhook_attempt(
+        self, state: DeliveryState, endpoint: Endpoint, attempt: Attempt
+    ) -> None:
+        with self._lock:
+            if state.message_id in self._undelivered:
+                self._deliveries[state.message_id] = state
+                if state.status is MessageStatus.DELIVERED:
+                    del self._undelivered[state.message_id]
+            current = self._endpoints.get(endpoint.id)
+            if current is not None:
+                self._endpoints[endpoint.id] = replace(
+                    current,
+                    enabled=endpoint.enabled,
+                    consecutive_failures=endpoint.consecutive_failures,
+                    retry_at=endpoint.retry_at,
+                    disabled_reason=endpoint.disabled_reason,
+                )
+            self._attempts.append(attempt)
+
+    def webhook_attempts(
+        self,
+        tenant_id: str,
+        *,
+        endpoint_id: str | None = None,
+        ordering_key: str | None = None,
+        ok: bool | None = None,
+        limit: int = 100,
+    ) -> list[Attempt]:
+        with self._lock:
+            found = query_log(
+                self._attempts,
+                tenant=tenant_id,
+                endpoint_id=endpoint_id,
+                ordering_key=ordering_key,
+                ok=ok,
+            )
+        return found[::-1][:limit]
 
     # -- ledger -------------------------------------------------------------------------
     def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
@@ -404,24 +541,33 @@ class MemoryStore:
         if not result.changed:
             return intent
         with self._lock:
-            if intent.version == 1:
-                self.get_order(intent.tenant, intent.order_id)
-                if intent.id in self._intents:
-                    raise AlreadyExists("payment", "id", intent.id)
-            else:
-                current = self.get_payment(intent.tenant, intent.id)
-                if current.version != intent.version - 1:
-                    raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
-            ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
-            if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
-                raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+            self._check_payment(intent)
             self._ledger.post_all(result.entries)  # all or nothing; nothing below can fail
-            self._intents[intent.id] = intent
-            if ref is not None:
-                self._intent_refs[ref] = intent.id
-            self._payment_events.setdefault(intent.id, []).extend(result.events)
-            self._enqueue(outbox)
+            self._write_payment(result, outbox)
             return intent
+
+    def _check_payment(self, intent: PaymentIntent) -> None:
+        """Raise what writing ``intent`` would refuse (under the lock)."""
+        if intent.version == 1:
+            self.get_order(intent.tenant, intent.order_id)
+            if intent.id in self._intents:
+                raise AlreadyExists("payment", "id", intent.id)
+        else:
+            current = self.get_payment(intent.tenant, intent.id)
+            if current.version != intent.version - 1:
+                raise StaleVersion("payment", intent.id, intent.version - 1, current.version)
+        ref = None if intent.provider_ref is None else (intent.provider, intent.provider_ref)
+        if ref is not None and self._intent_refs.get(ref, intent.id) != intent.id:
+            raise AlreadyExists("payment", "provider_ref", intent.provider_ref)
+
+    def _write_payment(self, result: PaymentResult, outbox: Sequence[OutboxMessage]) -> None:
+        """Store a checked intent, its events and messages (its entries are posted)."""
+        intent = result.intent
+        self._intents[intent.id] = intent
+        if intent.provider_ref is not None:
+            self._intent_refs[(intent.provider, intent.provider_ref)] = intent.id
+        self._payment_events.setdefault(intent.id, []).extend(result.events)
+        self._enqueue(intent.tenant, result.events, outbox)
 
     def get_payment(self, tenant_id: str, intent_id: str) -> PaymentIntent:
         with self._lock:

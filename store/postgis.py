@@ -21,6 +21,7 @@ from store.postgis_base import Row, conninfo_from_url
 from store.postgis_orders import PostgisOrders
 from store.postgis_payments import PostgisPayments
 from store.postgis_tracks import PostgisTracks
+from store.postgis_webhooks import PostgisWebhooks
 from store.records import ApiKey, Courier, GeofenceKind, GeofenceRecord, Tenant
 from store.track_buffer import TrackBuffer
 from store.validation import check_courier_fields, check_id, check_kind, new_id
@@ -48,7 +49,7 @@ def _fence(row: Row) -> GeofenceRecord:
     )
 
 
-class PostgisStore(PostgisOrders, PostgisPayments, PostgisTracks):
+class PostgisStore(PostgisOrders, PostgisPayments, PostgisTracks, PostgisWebhooks):
     """`store.interface.Store` on PostgreSQL 15 + PostGIS 3 (schema from the migrations).
 
     Parameters

@@ -10,10 +10,30 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from orders.webhooks import OutboxMessage
+from orders.webhooks import Endpoint, OutboxMessage, PublishableEvent, outbox_for_events
 from store.errors import NotFound, StoreUnavailable, from_database_error
 
 Row = tuple[Any, ...]
+
+ENDPOINT_COLS = (
+    "id, tenant_id, url, secret, event_types, enabled, consecutive_failures, retry_at, "
+    "disabled_reason"
+)
+
+
+def endpoint_from_row(row: Row) -> Endpoint:
+    """An `orders.webhooks.Endpoint` from the columns `ENDPOINT_COLS` names, in order."""
+    return Endpoint(
+        id=row[0],
+        tenant=row[1],
+        url=row[2],
+        secret=row[3],
+        event_types=frozenset(row[4]),
+        enabled=row[5],
+        consecutive_failures=row[6],
+        retry_at=0.0 if row[7] is None else row[7].timestamp(),
+        disabled_reason=row[8],
+    )
 
 
 def conninfo_from_url(url: str) -> str:
@@ -56,15 +76,30 @@ class PostgisBase:
             raise NotFound(kind, id)
         return row
 
-    def _enqueue(self, conn: psycopg.Connection[Row], outbox: Sequence[OutboxMessage]) -> None:
-        """Outbox rows in the caller's transaction; message ids are deterministic (no dupes)."""
+    def _enqueue(
+        self,
+        conn: psycopg.Connection[Row],
+        tenant_id: str,
+        events: Sequence[PublishableEvent],
+        outbox: Sequence[OutboxMessage],
+    ) -> None:
+        """Outbox rows in the caller's transaction: ``outbox`` and the events' messages for
+        the tenant's endpoints; message ids are deterministic (no dupes)."""
+        if events:
+            rows = conn.execute(
+                f"SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE tenant_id = %s",
+                (tenant_id,),
+            ).fetchall()
+            outbox = [*outbox, *outbox_for_events(events, map(endpoint_from_row, rows))]
         if not outbox:
             return
         with conn.cursor() as cur:
             cur.executemany(
+                # Due at once whatever the clock (next_attempt_at at the epoch), as in memory.
                 "INSERT INTO webhook_outbox (message_id, event_id, tenant_id, endpoint_id, "
-                "event_type, ordering_key, sequence, body, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (message_id) DO NOTHING",
+                "event_type, ordering_key, sequence, body, created_at, next_attempt_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'epoch') "
+                "ON CONFLICT (message_id) DO NOTHING",
                 [
                     (
                         m.id,

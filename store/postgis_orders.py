@@ -22,8 +22,11 @@ from orders.model import (
     TimeWindow,
 )
 from orders.webhooks import OutboxMessage
+from payments.intents import PaymentResult
+from payments.ledger import JournalEntry
 from store.errors import IdempotencyConflict, NotFound, StaleVersion, StoreUnavailable
-from store.postgis_base import PostgisBase, Row, to_datetime, to_epoch
+from store.postgis_base import Row, to_datetime, to_epoch
+from store.postgis_payments import PostgisPayments
 from store.validation import check_new_order, check_transition
 
 
@@ -184,8 +187,9 @@ def _event(row: Row) -> OrderEvent:
     )
 
 
-class PostgisOrders(PostgisBase):
-    """Order methods of `PostgisStore` (the service-zone check is the orders trigger's)."""
+class PostgisOrders(PostgisPayments):
+    """Order methods of `PostgisStore` (the service-zone check is the orders trigger's); a
+    transition may carry payment results, written in its transaction."""
 
     def _replay(
         self, conn: psycopg.Connection[Row], tenant_id: str, key: str, fingerprint: str | None
@@ -221,7 +225,7 @@ class PostgisOrders(PostgisBase):
                     return first, False
             # The BEFORE INSERT trigger checks both points against the tenant's service zones.
             if conn.execute(_CREATE_ORDER, params).fetchone() is not None:
-                self._enqueue(conn, outbox)
+                self._enqueue(conn, tenant_id, created.events, outbox)
                 return order, True
         # A concurrent request with the same key won the insert: answer with its order.
         assert idempotency_key is not None
@@ -255,7 +259,12 @@ class PostgisOrders(PostgisBase):
         return [_order(r) for r in rows]
 
     def save_transition(
-        self, transition: Transition, *, outbox: Sequence[OutboxMessage] = ()
+        self,
+        transition: Transition,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
+        payments: Sequence[PaymentResult] = (),
+        entries: Sequence[JournalEntry] = (),
     ) -> Order:
         expected = check_transition(transition)
         new = transition.order
@@ -269,7 +278,13 @@ class PostgisOrders(PostgisBase):
                 if current is None:
                     raise NotFound("order", new.id)
                 raise StaleVersion("order", new.id, expected, current[0])
-            self._enqueue(conn, outbox)
+            self._enqueue(conn, new.tenant, transition.events, outbox)
+            self._post_entries(conn, entries)
+            for result in payments:
+                if result.changed:
+                    self._write_payment(conn, result)
+                else:
+                    self._post_entries(conn, result.entries)
         return new
 
     def list_order_events(self, tenant_id: str, order_id: str) -> list[OrderEvent]:

@@ -95,39 +95,49 @@ class PostgisPayments(PostgisLedger):
         if not result.changed:
             return intent
         with self._tx(intent.tenant) as conn:
-            sql = _INSERT if intent.version == 1 else _UPDATE
-            if conn.execute(sql, _intent_params(intent)).fetchone() is None:
-                current = conn.execute(
-                    "SELECT version FROM payments WHERE id = %s AND tenant_id = %s",
-                    (intent.id, intent.tenant),
-                ).fetchone()
-                if current is None:
-                    raise NotFound("payment", intent.id)
-                raise StaleVersion("payment", intent.id, intent.version - 1, current[0])
-            if result.events:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO payment_events (intent_id, tenant_id, order_id, seq, kind, "
-                        "from_state, to_state, at, data) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                e.intent_id,
-                                e.tenant,
-                                e.order_id,
-                                e.seq,
-                                e.kind,
-                                None if e.from_state is None else str(e.from_state),
-                                str(e.to_state),
-                                to_datetime(e.at),
-                                Jsonb(dict(e.data)),
-                            )
-                            for e in result.events
-                        ],
-                    )
-            self._post_entries(conn, result.entries)
-            self._enqueue(conn, outbox)
+            self._write_payment(conn, result, outbox)
         return intent
+
+    def _write_payment(
+        self,
+        conn: psycopg.Connection[Row],
+        result: PaymentResult,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """A changed payment result in the caller's transaction."""
+        intent = result.intent
+        sql = _INSERT if intent.version == 1 else _UPDATE
+        if conn.execute(sql, _intent_params(intent)).fetchone() is None:
+            current = conn.execute(
+                "SELECT version FROM payments WHERE id = %s AND tenant_id = %s",
+                (intent.id, intent.tenant),
+            ).fetchone()
+            if current is None:
+                raise NotFound("payment", intent.id)
+            raise StaleVersion("payment", intent.id, intent.version - 1, current[0])
+        if result.events:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO payment_events (intent_id, tenant_id, order_id, seq, kind, "
+                    "from_state, to_state, at, data) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            e.intent_id,
+                            e.tenant,
+                            e.order_id,
+                            e.seq,
+                            e.kind,
+                            None if e.from_state is None else str(e.from_state),
+                            str(e.to_state),
+                            to_datetime(e.at),
+                            Jsonb(dict(e.data)),
+                        )
+                        for e in result.events
+                    ],
+                )
+        self._post_entries(conn, result.entries)
+        self._enqueue(conn, intent.tenant, result.events, outbox)
 
     def _intents(
         self, conn: psycopg.Connection[Row], where: str, params: Any

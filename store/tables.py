@@ -302,5 +302,42 @@ sa.Index(
     None, webhook_outbox.c.endpoint_id, webhook_outbox.c.ordering_key, webhook_outbox.c.sequence
 )
 
+# A tenant's receivers (`orders.webhooks.Endpoint`). The secret is kept as is: signing needs it.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    _tenant(),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("event_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", sa.DateTime(timezone=True)),
+    sa.Column("disabled_reason", sa.Text),
+    _now(),
+)
+sa.Index(None, webhook_endpoints.c.tenant_id)
+
+# The delivery log: one row per attempt (`orders.webhooks.Attempt`); kept after an endpoint goes.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    _tenant(),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("endpoint_id", sa.Text, nullable=False),
+    sa.Column("ordering_key", sa.Text, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
+)
+sa.Index(None, webhook_attempts.c.tenant_id, webhook_attempts.c.endpoint_id)
+
 TRUNCATE_ORDER = [t.name for t in reversed(metadata.sorted_tables)]
 """Every table, dependents first (tests reset with one TRUNCATE)."""

@@ -62,6 +62,7 @@ from tracking.pings import (
     batch_rounds,
     check_ping,
     check_pings,
+    courier_chains,
 )
 from tracking.results import (
     BatchResult,
@@ -84,6 +85,20 @@ class _Filter:
     vehicle: int | None
     tenant: int | None
     min_free: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pings:
+    """A checked `LiveIndex.upsert_many` batch: one entry per item in every column."""
+
+    ids: list[Hashable]
+    lat: FloatArray
+    lng: FloatArray
+    ts: FloatArray
+    device: list[FloatArray]
+    cols: dict[str, Column]
+    bad: BoolArray
+    now: float
 
 
 class LiveIndex:
@@ -461,11 +476,21 @@ class LiveIndex:
         now = float(self._clock())
         codes = np.zeros(n, dtype=np.int8)
         events: list[FenceEvent] = []
-        for rnd, items in enumerate(batch_rounds(ids, rows)):
+        b = _Pings(ids, la, ln, t, device, cols, bad, now)
+        order, starts = courier_chains(ids, rows)
+        rest = np.arange(n)
+        if starts.size < n:
+            # Several pings of one courier: judged in one pass along each courier's chain;
+            # only chains with a rejected ping take one round per ping below.
+            rest, ev = self._apply_chains(order, starts, rows, b)
+            events.extend(ev)
+        sub_ids = [ids[i] for i in rest.tolist()]
+        for rnd, part in enumerate(batch_rounds(sub_ids, rows[rest])):
+            items = rest[part]
             if rnd:
                 # A courier first seen earlier in this batch has a row now.
                 rows[items] = [get(ids[i], -1) for i in items.tolist()]
-            c, ev = self._apply(items, ids, rows[items], la, ln, t, device, cols, bad, now)
+            c, ev = self._apply(items, rows[items], b)
             codes[items] = c
             events.extend(ev)
         for code, count in enumerate(np.bincount(codes, minlength=len(REASONS) + 1).tolist()):
@@ -486,27 +511,18 @@ class LiveIndex:
         )
 
     def _apply(
-        self,
-        items: IntArray,
-        ids: list[Hashable],
-        rows: IntArray,
-        la: FloatArray,
-        ln: FloatArray,
-        t: FloatArray,
-        device: list[FloatArray],
-        cols: dict[str, Column],
-        bad: BoolArray,
-        now: float,
+        self, items: IntArray, rows: IntArray, b: _Pings
     ) -> tuple[npt.NDArray[np.int8], list[FenceEvent]]:
         known = rows >= 0
         safe = np.where(known, rows, 0)
         prev_lat = np.where(known, self._lat[safe], np.nan)
         prev_lng = np.where(known, self._lng[safe], np.nan)
         prev_ts = np.where(known, self._ts[safe], np.nan)
-        lat, lng, ts = la[items], ln[items], t[items]
+        lat, lng, ts = b.lat[items], b.lng[items], b.ts[items]
         codes = check_pings(
-            self.rules, lat, lng, ts, device[2][items], prev_lat, prev_lng, prev_ts, now, bad[items]
-        )
+            self.rules, lat, lng, ts, b.device[2][items], prev_lat, prev_lng, prev_ts, b.now,
+            b.bad[items],
+        )  # fmt: skip
         ok = np.flatnonzero(codes == 0)
         if not ok.size:
             return codes, []
@@ -514,8 +530,23 @@ class LiveIndex:
         r = rows[ok]
         fresh = np.flatnonzero(r < 0)
         if fresh.size:
-            r[fresh] = self._new_rows([ids[i] for i in it[fresh].tolist()])
+            r[fresh] = self._new_rows([b.ids[i] for i in it[fresh].tolist()])
         lat, lng, ts = lat[ok], lng[ok], ts[ok]
+        old_cells = self._cell[r]
+        new_cells = self._place(it, r, b)
+        for name, col in b.cols.items():
+            sel = col.present[it]
+            getattr(self, f"_{name}")[r[sel]] = col.values[it[sel]]
+        if not len(self.fences):
+            return codes, []
+        obs = Observation(
+            r, lat, lng, ts, new_cells, prev_lat[ok], prev_lng[ok], old_cells, self._tenant[r]
+        )
+        return codes, self.fences.observe(obs, self._ids)
+
+    def _place(self, it: IntArray, r: IntArray, b: _Pings) -> IntArray:
+        """Move rows ``r`` (distinct) to the accepted pings ``it``; returns their new cells."""
+        lat, lng = b.lat[it], b.lng[it]
         xyz = unit_vectors(lat, lng)
         old_cells = self._cell[r]
         stays = np.einsum("ij,ij->i", xyz, self._centre[r]) >= self._cos_in[r]
@@ -526,22 +557,118 @@ class LiveIndex:
         self._lat[r] = lat
         self._lng[r] = lng
         self._xyz[r] = xyz
-        self._ts[r] = ts
-        self._speed[r] = device[0][it]
-        self._heading[r] = device[1][it]
-        self._accuracy[r] = device[2][it]
-        for name, col in cols.items():
-            sel = col.present[it]
-            getattr(self, f"_{name}")[r[sel]] = col.values[it[sel]]
+        self._ts[r] = b.ts[it]
+        self._speed[r] = b.device[0][it]
+        self._heading[r] = b.device[1][it]
+        self._accuracy[r] = b.device[2][it]
         moved = np.flatnonzero(new_cells != old_cells)
         if moved.size:
             self._move(r[moved], old_cells[moved], new_cells[moved])
-        if not len(self.fences):
-            return codes, []
-        obs = Observation(
-            r, lat, lng, ts, new_cells, prev_lat[ok], prev_lng[ok], old_cells, self._tenant[r]
-        )
-        return codes, self.fences.observe(obs, self._ids)
+        return new_cells
+
+    def _apply_chains(
+        self, order: IntArray, starts: IntArray, rows: IntArray, b: _Pings
+    ) -> tuple[IntArray, list[FenceEvent]]:
+        """Judge every courier's pings in one pass, each against the ping before it in the
+        batch (or the stored one), and apply the chains where every ping passes.
+
+        When all of a courier's pings pass, each was judged against the ping that would have
+        been its predecessor had they been applied one by one, so the outcome is the same as
+        one round per ping; the courier ends at its last ping. Fence events are those of every
+        ping of the chain, in order.
+
+        Returns
+        -------
+        rest, events
+            The items of chains with a rejected ping, in batch order, for the round-by-round
+            path (nothing of those couriers is applied here); the fence events of the others.
+        """
+        n = order.size
+        lengths = np.diff(np.r_[starts, n])
+        chain = np.repeat(np.arange(starts.size), lengths)
+        first = np.zeros(n, dtype=np.bool_)
+        first[starts] = True
+        later = np.flatnonzero(~first)
+        r = rows[order]
+        known = r >= 0
+        safe = np.where(known, r, 0)
+        lat, lng, ts = b.lat[order], b.lng[order], b.ts[order]
+        prev = [np.where(known, a[safe], np.nan) for a in (self._lat, self._lng, self._ts)]
+        for p, a in zip(prev, (lat, lng, ts), strict=True):
+            p[later] = a[later - 1]
+        codes = check_pings(
+            self.rules, lat, lng, ts, b.device[2][order], prev[0], prev[1], prev[2], b.now,
+            b.bad[order],
+        )  # fmt: skip
+        failed = np.add.reduceat((codes != 0).astype(np.int64), starts) > 0
+        tenant = b.cols.get("tenant")
+        if len(self.fences) and tenant is not None:
+            # fences see one tenant per courier and chain; a tenant set mid-chain goes by rounds
+            failed |= (np.add.reduceat(tenant.present[order].astype(np.int64), starts) > 0) & (
+                lengths > 1
+            )
+        good = np.flatnonzero(~failed)
+        if not good.size:
+            return np.arange(n), []
+        ends = starts[good] + lengths[good] - 1
+        it = order[ends]
+        chain_rows = np.full(starts.size, -1, dtype=np.int64)
+        rr = r[starts[good]]
+        fresh = np.flatnonzero(rr < 0)
+        if fresh.size:
+            rr[fresh] = self._new_rows([b.ids[i] for i in it[fresh].tolist()])
+        chain_rows[good] = rr
+        old_cells = self._cell[rr]
+        self._place(it, rr, b)
+        in_good = ~failed[chain]
+        for name, col in b.cols.items():
+            pos = np.flatnonzero(col.present[order] & in_good)
+            if pos.size:
+                # the last value a chain sets wins, as it would ping by ping
+                ch = chain[pos]
+                pos = pos[np.r_[ch[1:] != ch[:-1], True]]
+                getattr(self, f"_{name}")[chain_rows[chain[pos]]] = col.values[order[pos]]
+        events: list[FenceEvent] = []
+        if len(self.fences):
+            events = self._chain_fence_events(
+                np.flatnonzero(in_good), chain, starts, chain_rows, old_cells, good,
+                lat, lng, ts, prev,
+            )  # fmt: skip
+        return np.sort(order[~in_good]), events
+
+    def _chain_fence_events(
+        self,
+        pos: IntArray,
+        chain: IntArray,
+        starts: IntArray,
+        chain_rows: IntArray,
+        old_cells: IntArray,
+        good: IntArray,
+        lat: FloatArray,
+        lng: FloatArray,
+        ts: FloatArray,
+        prev: list[FloatArray],
+    ) -> list[FenceEvent]:
+        """Fence events of accepted chains (positions ``pos`` of the courier-sorted batch),
+        observed one ping per courier at a time: every intermediate position counts."""
+        cell = np.full(lat.size, _NO_CELL, dtype=np.int64)
+        cell[pos] = cells_of_valid(lat[pos], lng[pos], self.resolution)
+        prev_cell = np.full(lat.size, _NO_CELL, dtype=np.int64)
+        chain_old = np.full(starts.size, _NO_CELL, dtype=np.int64)
+        chain_old[good] = old_cells
+        is_first = pos == starts[chain[pos]]
+        prev_cell[pos] = np.where(is_first, chain_old[chain[pos]], cell[np.maximum(pos - 1, 0)])
+        occurrence = pos - starts[chain[pos]]
+        events: list[FenceEvent] = []
+        for k in range(int(occurrence.max()) + 1):
+            p = pos[occurrence == k]
+            r = chain_rows[chain[p]]
+            obs = Observation(
+                r, lat[p], lng[p], ts[p], cell[p], prev[0][p], prev[1][p], prev_cell[p],
+                self._tenant[r],
+            )  # fmt: skip
+            events.extend(self.fences.observe(obs, self._ids))
+        return events
 
     # --------------------------------------------------------------- attributes
 
@@ -945,6 +1072,19 @@ class LiveIndex:
         """Courier ids of index rows (as returned by `within_many`)."""
         return np.asarray(self._ids.take(np.asarray(rows, dtype=np.int64)), dtype=object)
 
+    def rows_of(self, courier_ids: Sequence[Hashable]) -> IntArray:
+        """Index rows of couriers (for `columns`).
+
+        Raises
+        ------
+        UnknownCourier
+            Naming the first courier not in the index.
+        """
+        try:
+            return np.array([self._row_of[c] for c in courier_ids], dtype=np.int64)
+        except KeyError as exc:
+            raise UnknownCourier(exc.args[0]) from None
+
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
         """Attributes of index rows as numpy columns (for dispatch's candidate table).
 
@@ -972,6 +1112,8 @@ class LiveIndex:
             load=self._load.take(r),
             skills=self._skills.take(r),
             idle_since=self._idle_since.take(r),
+            speed=self._speed.take(r),
+            heading=self._heading.take(r),
         )
 
     # ------------------------------------------------------------------ fences

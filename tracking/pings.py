@@ -159,6 +159,31 @@ def check_ping(
     return None
 
 
+def courier_chains(ids: list[Hashable], rows: IntArray) -> tuple[IntArray, IntArray]:
+    """Group a batch by courier, keeping item order within each courier.
+
+    Parameters
+    ----------
+    ids
+        Courier id per item.
+    rows
+        Index row per item, -1 for a courier not in the index yet (grouped by id).
+
+    Returns
+    -------
+    order, starts
+        ``order`` lists the items courier by courier (each courier's items in batch order);
+        ``starts`` are the positions in ``order`` where each courier's chain begins.
+    """
+    keys = rows.copy()
+    codes: dict[Hashable, int] = {}
+    for i in np.flatnonzero(rows < 0).tolist():
+        keys[i] = -1 - codes.setdefault(ids[i], len(codes))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    return order, np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+
+
 def batch_rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
     """Split a batch so that no courier appears twice in one round, keeping item order."""
     n = len(ids)
@@ -168,13 +193,9 @@ def batch_rounds(ids: list[Hashable], rows: IntArray) -> list[IntArray]:
     distinct_known = not seen.size or int(np.bincount(seen).max()) <= 1
     if distinct_known and len(set(fresh)) == len(fresh):
         return [np.arange(n)]
-    keys = rows.copy()
-    codes: dict[Hashable, int] = {}
-    for i in np.flatnonzero(~known).tolist():
-        keys[i] = -1 - codes.setdefault(ids[i], len(codes))
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    order, starts = courier_chains(ids, rows)
+    first = np.zeros(n, dtype=np.bool_)
+    first[starts] = True
     group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
     occurrence = np.empty(n, dtype=np.int64)
     occurrence[order] = np.arange(n) - group_start

@@ -108,3 +108,6 @@ class CourierColumns:
     load: IntArray
     skills: ObjectArray
     idle_since: FloatArray
+    speed: FloatArray | None = None
+    """Device speed (m/s) and heading (degrees) of the last ping, NaN when not reported."""
+    heading: FloatArray | None = None

@@ -9,16 +9,33 @@ import functools
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from api.messages import AcceptMessage, MessageError, PingsMessage, RejectMessage, decode_driver
-from api.outbound import AckMessage, OfferMessage, OrderMessage, encode_error
+from api import order_flow
+from api.messages import (
+    AcceptMessage,
+    DeliverMessage,
+    MessageError,
+    PickUpMessage,
+    PingsMessage,
+    RejectMessage,
+    decode_driver,
+)
+from api.outbound import (
+    AckMessage,
+    EtaMessage,
+    OfferMessage,
+    OrderAckMessage,
+    OrderMessage,
+    encode_error,
+)
 from api.problems import problem_for
-from api.runtime import Runtime
+from api.runtime import Runtime, order_message
 from api.tokens import InvalidToken, verify_driver_token
 from api.ws_common import CLOSE_UNAUTHORIZED, Writer, bearer, receive_frame
+from orders.model import ProofKind, ProofOfDelivery
 
 router = APIRouter()
 
-DRIVER_TYPES = (OfferMessage, OrderMessage)
+DRIVER_TYPES = (OfferMessage, OrderMessage, EtaMessage)
 """What a driver hears about its courier (not its own positions or fence events)."""
 
 
@@ -74,12 +91,37 @@ async def driver_socket(ws: WebSocket) -> None:
                     # in scale-out the answer is a request to the shards: off the event loop
                     reply = answer() if scaleout is None else await asyncio.to_thread(answer)
                     await writer.send(reply)
+                elif isinstance(msg, PickUpMessage):
+                    order = order_flow.pick_up(
+                        runtime, claims.tenant, msg.order_id, claims.courier_id
+                    )
+                    await writer.send(
+                        OrderAckMessage(action="pick_up", order=order_message(order), id=msg.id)
+                    )
+                elif isinstance(msg, DeliverMessage):
+                    proof = ProofOfDelivery(
+                        ProofKind(msg.proof.kind), msg.proof.reference, msg.proof.pin
+                    )
+                    order = order_flow.deliver(
+                        runtime, claims.tenant, msg.order_id, claims.courier_id, proof
+                    )
+                    await writer.send(
+                        OrderAckMessage(action="deliver", order=order_message(order), id=msg.id)
+                    )
             except Exception as exc:
                 # A refused request (any error the problem table maps) answers this message;
                 # anything else is a bug and ends the connection.
                 if problem_for(exc) is None:
                     raise
-                await writer.send_raw(encode_error(str(exc), type(exc).__name__, msg.id))
+                field = getattr(exc, "field", None)
+                await writer.send_raw(
+                    encode_error(
+                        str(exc),
+                        type(exc).__name__,
+                        msg.id,
+                        field if isinstance(field, str) else None,
+                    )
+                )
     except WebSocketDisconnect:
         return
     finally:

@@ -14,7 +14,7 @@ from dispatch.model import MAX_PRIORITY
 from orders import lifecycle
 from orders.idempotency import fingerprint
 from orders.lifecycle import OrderDraft
-from orders.model import Actor, ActorKind, Order, TimeWindow
+from orders.model import Actor, ActorKind, Order, ProofKind, ProofOfDelivery, TimeWindow
 
 router = APIRouter(tags=["orders"])
 
@@ -45,6 +45,22 @@ class OrderIn(BaseModel):
 
 class CancelIn(BaseModel):
     reason: str = Field(default="cancelled by tenant", max_length=500)
+
+
+class PickUpIn(BaseModel):
+    courier_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="defaults to the order's courier"
+    )
+
+
+class ProofBody(BaseModel):
+    kind: Literal["photo", "signature", "pin"]
+    reference: str | None = Field(default=None, min_length=1, max_length=500)
+    pin: str | None = Field(default=None, max_length=16)
+
+
+class DeliverIn(PickUpIn):
+    proof: ProofBody
 
 
 def new_order_id() -> str:
@@ -166,3 +182,44 @@ def cancel_order(
     runtime.dispatch.offers.withdraw_order(order_id)
     runtime.dispatch.withdraw(order_id)
     return order_view(record)
+
+
+def _courier(runtime: RuntimeDep, tenant_id: str, order_id: str, given: str | None) -> str:
+    return given or runtime.store.get_order(tenant_id, order_id).courier_id or ""
+
+
+@router.post("/orders/{order_id}/pick_up")
+def pick_up_order(
+    order_id: str, tenant: TenantDep, runtime: RuntimeDep, body: PickUpIn | None = None
+) -> dict[str, Any]:
+    """The courier has the parcel (``assigned -> picked_up``), recorded by the tenant."""
+    courier = _courier(runtime, tenant.id, order_id, body.courier_id if body else None)
+    actor = Actor(ActorKind.TENANT, tenant.id)
+    return order_view(order_flow.pick_up(runtime, tenant.id, order_id, courier, actor))
+
+
+@router.post("/orders/{order_id}/deliver")
+def deliver_order(
+    order_id: str, body: DeliverIn, tenant: TenantDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Delivered with proof (``picked_up -> delivered``): a photo or signature reference, or
+    the customer's PIN (wrong PINs are limited per order). The order is billed, and cash on
+    delivery collected, in the same transaction."""
+    courier = _courier(runtime, tenant.id, order_id, body.courier_id)
+    proof = ProofOfDelivery(ProofKind(body.proof.kind), body.proof.reference, body.proof.pin)
+    actor = Actor(ActorKind.TENANT, tenant.id)
+    return order_view(order_flow.deliver(runtime, tenant.id, order_id, courier, proof, actor))
+
+
+class FailIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="no access, refused, damaged")
+
+
+@router.post("/orders/{order_id}/fail")
+def fail_order(
+    order_id: str, body: FailIn, tenant: TenantDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Give up after assignment (``assigned | picked_up -> failed``): the courier is freed, an
+    open payment cancelled, a captured one refunded."""
+    actor = Actor(ActorKind.TENANT, tenant.id)
+    return order_view(order_flow.fail(runtime, tenant.id, order_id, body.reason, actor))

@@ -19,8 +19,10 @@ from api.deps import get_tenant
 from api.routers.couriers import CourierIn, PingsIn, StatusIn
 from api.routers.dispatch import AssignIn
 from api.routers.geofences import GeofenceIn, GeofencePatch
-from api.routers.orders import CancelIn, OrderIn
+from api.routers.orders import CancelIn, DeliverIn, FailIn, OrderIn, PickUpIn
+from api.routers.payments import CaptureIn, PaymentIn, RefundIn
 from api.routers.routes import RoutesIn
+from api.routers.webhooks import EndpointIn
 from tests.api.conftest import NAIROBI, Clock, Tenant
 
 try:
@@ -28,9 +30,11 @@ try:
 except ImportError:  # FastAPI before included routers became routes of their own
     iter_route_contexts = None  # type: ignore[assignment]
 
-PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/console/config.json"})
+PUBLIC = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/console/config.json", "/v1/payments/callbacks/{provider}"}
+)
 """Routes that need no credential and show no tenant's data (process-wide counters, the
-console page's tile URL and resolution)."""
+console page's tile URL and resolution; payment callbacks, whose signature is the credential)."""
 STREAMS = frozenset({"/v1/ws/driver", "/v1/ws/console"})
 """Websocket routes; their isolation is tested below, one test each."""
 BBOX = [36.6, -1.45, 37.05, -1.15]
@@ -65,6 +69,13 @@ def _minimal_bodies(world: World, clock: Clock) -> dict[type[BaseModel], dict[st
             "dropoff": {"type": "Point", "coordinates": [lng + 0.01, lat]},
         },
         CancelIn: {"reason": "isolation test"},
+        FailIn: {"reason": "isolation test"},
+        PickUpIn: {"courier_id": world.ids["courier_id"]},
+        DeliverIn: {"courier_id": world.ids["courier_id"], "proof": {"kind": "pin", "pin": "1234"}},
+        PaymentIn: {"method": "cash"},
+        CaptureIn: {"amount_minor": 1},
+        RefundIn: {"amount_minor": 1},
+        EndpointIn: {"url": "https://example.com/hook", "event_types": ["order.*"]},
         AssignIn: {"courier_id": world.ids["courier_id"]},
         RoutesIn: {
             "vehicles": [{"id": "v1", "start": [lng, lat]}],
@@ -102,7 +113,17 @@ def _build_tenant(client: TestClient, t: Tenant, clock: Clock, courier: str) -> 
     assert order.status_code == 201, order.text
     offers = client.post("/v1/dispatch/run", headers=t.auth).json()["offers"]
     assert [o["courier_id"] for o in offers] == [courier]
+    endpoint = client.post(
+        "/v1/webhooks/endpoints", json={"url": "https://example.com/hook"}, headers=t.auth
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    payment = client.post(
+        f"/v1/orders/{order.json()['id']}/payments", json={"method": "card"}, headers=t.auth
+    )
+    assert payment.status_code == 201, payment.text
     return {
+        "payment_id": payment.json()["id"],
+        "endpoint_id": endpoint.json()["id"],
         "courier_id": courier,
         "order_id": order.json()["id"],
         "fence_id": fence.json()["id"],

@@ -16,6 +16,7 @@ from api.outbound import ACCEPTED, PingResult, encode
 from api.ping_batcher import Item, Outcome, PingBatcher
 from api.runtime import Runtime
 from api.settings import Settings
+from api.ws_common import next_tick
 from store.errors import NotFound
 from store.memory import MemoryStore
 
@@ -128,8 +129,26 @@ def test_frame_encoder_encodes_a_shared_message_once() -> None:
     assert frames.message(dict(msg)) == first
 
 
+def test_frame_text_is_shared_only_by_the_same_messages() -> None:
+    frames = FrameEncoder(frames=2)
+    a, b = {"type": "courier", "lat": 1}, {"type": "courier", "lat": 1.0}  # equal, not alike
+    first = frames.delta_text([a])
+    assert frames.delta_text([a]) is first
+    assert first == frames.delta([a]).decode()
+    assert frames.delta_text([b]) == '{"type":"delta","messages":[{"type":"courier","lat":1.0}]}'
+    for batch in ([a, b], [b, a], [b], [a]):  # older frames are dropped, re-encoded when asked
+        assert frames.delta_text(batch) == encode({"type": "delta", "messages": batch}).decode()
+
+
 @pytest.mark.parametrize("n", [0, 3])
 def test_ingest_of_no_pings_or_some(n: int) -> None:
     runtime = _runtime()
     pings = [WirePing(lat=-1.3, lng=36.8, ts=NOW - 100 + i) for i in range(n)]
     assert runtime.ingest("ta", "ta-c2", pings) == [ACCEPTED] * n
+
+
+@given(now=st.floats(0, 1e7), interval=st.sampled_from([0.01, 0.05, 0.25, 1.0]))
+def test_writers_tick_on_shared_multiples_of_the_interval(now: float, interval: float) -> None:
+    tick = next_tick(now, interval)
+    assert now + interval / 2 - 1e-6 <= tick <= now + 1.5 * interval + 1e-6
+    assert abs(tick / interval - round(tick / interval)) < 1e-6

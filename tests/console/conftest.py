@@ -1,4 +1,4 @@
-"""Browser fixtures: one uvicorn server and one headless Debian chromium per session."""
+"""Browser fixtures: one uvicorn server and one headless Debian chromium for the console package (a session-wide sync Playwright would leave its event loop running in the main thread for every later test)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from tests.console.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, chromium_m
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server() -> Iterator[LiveServer]:
     with live_server() as s:
         yield s
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     reason = chromium_missing()
     if reason is not None:

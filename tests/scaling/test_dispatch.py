@@ -1,5 +1,6 @@
 """Orders in scale-out: dispatched by the shard owning the pickup; the offer reaches the driver
-through its worker, and the driver's accept goes back to that shard."""
+through its worker, the driver's accept goes back to that shard, and delivering releases the
+courier's load there."""
 
 from __future__ import annotations
 
@@ -115,9 +116,22 @@ def test_the_pickup_shard_offers_and_the_driver_accepts_through_its_worker(
                     "east",
                 )
                 assert shards[1].index.get("east").load == 1
+                # picked up and delivered: positions from the shard, load released in it
+                oid = order["id"]
+                await ws.send(json.dumps({"type": "pick_up", "order_id": oid}))
+                picked = await _recv(ws, "order_ack")
+                assert picked["order"]["state"] == "picked_up"
+                proof = {"kind": "photo", "reference": "p1"}
+                await ws.send(json.dumps({"type": "deliver", "order_id": oid, "proof": proof}))
+                delivered = await _recv(ws, "order_ack")
+                assert delivered["order"]["state"] == "delivered"
+                assert shards[1].index.get("east").load == 0
                 for w in drivers.values():
                     await w.close()
 
     run_async(main)
     (stored,) = store.list_orders(TENANT)
-    assert (stored.state, stored.courier_id) == ("assigned", "east")
+    assert (stored.state, stored.courier_id) == ("delivered", "east")
+    events = store.list_order_events(TENANT, stored.id)
+    (picked_up,) = [e for e in events if e.kind == "order.picked_up"]
+    assert picked_up.courier_position is not None  # where it was, from its shard's snapshot

@@ -151,6 +151,17 @@ def test_bad_fences_raise_typed_errors() -> None:
     assert index.fences.fence_ids() == ["zone"]
 
 
+def fenced_pair(fence: Geofence) -> tuple[LiveIndex, LiveIndex]:
+    """Two indexes with the same fence: one fed in batches, one ping by ping."""
+    pair = (
+        LiveIndex(clock=lambda: NOW, max_speed_mps=1e6),
+        LiveIndex(clock=lambda: NOW, max_speed_mps=1e6),
+    )
+    for index in pair:
+        index.add_fence("f", fence, dwell_s=15)
+    return pair
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 2**31), st.booleans())
 def test_batch_membership_equals_shapely_covers_and_sequential_events(
@@ -162,10 +173,7 @@ def test_batch_membership_equals_shapely_covers_and_sequential_events(
     other = [[0.03, 0.0], [0.04, 0.0], [0.035, 0.01], [0.03, 0.0]]
     geo = {"type": "MultiPolygon", "coordinates": [[shell, inner] if hole else [shell], [other]]}
     fence = Geofence.from_geojson(geo)
-    batch = LiveIndex(clock=lambda: NOW, max_speed_mps=1e6)
-    single = LiveIndex(clock=lambda: NOW, max_speed_mps=1e6)
-    for index in (batch, single):
-        index.add_fence("f", fence, dwell_s=15)
+    batch, single = fenced_pair(fence)
     # More than 64 pings: the batch takes the all-fences path, single pings the filtered one.
     n = 80
     all_batch: list[FenceEvent] = []
@@ -194,3 +202,30 @@ def test_cover_at_another_resolution_is_rebuilt_by_the_engine() -> None:
     assert index.inside("sq", 0.005, 0.005)
     events = index.upsert("a", 0.005, 0.005, 1e9).events
     assert [(e.kind.value, e.fence_id) for e in events] == [("enter", "sq")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 6))
+def test_several_pings_per_courier_in_a_batch_give_every_crossing(seed: int, per: int) -> None:
+    # A courier that enters and leaves within one batch gets both events, as ping by ping.
+    rng = np.random.default_rng(seed)
+    batch, single = fenced_pair(Geofence.from_geojson(SQUARE))
+    n = 12
+    all_batch: list[FenceEvent] = []
+    all_single: list[FenceEvent] = []
+    ts = NOW - 100
+    for _ in range(3):
+        ids = [int(c) for c in rng.integers(0, n, n * per)]
+        la = rng.uniform(-0.005, 0.015, len(ids))
+        ln = rng.uniform(-0.005, 0.015, la.size)
+        times = ts + np.arange(la.size, dtype=float)
+        ts += la.size
+        all_batch += batch.upsert_many(ids, la, ln, times).events
+        for i, c in enumerate(ids):
+            all_single += single.upsert(c, float(la[i]), float(ln[i]), times[i]).events
+        for c in range(n):
+            assert (c in batch) == (c in single)
+            if c in single:
+                assert batch.fences_of(c) == single.fences_of(c)
+    key = lambda e: (str(e.courier_id), e.ts, e.kind.value)  # noqa: E731
+    assert sorted(all_batch, key=key) == sorted(all_single, key=key)

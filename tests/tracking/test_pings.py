@@ -218,3 +218,52 @@ def test_ingest_ping_records() -> None:
         10.0,
         3.0,
     )
+
+
+walks = st.lists(
+    st.tuples(
+        st.integers(0, 5),  # courier
+        st.floats(-0.002, 0.002),  # lat step from the courier's previous ping
+        st.floats(-0.002, 0.002),  # lng step
+        st.sampled_from([-1.0, 0.0, 5.0, 10.0, 30.0]),  # ts step: most pings are accepted
+        st.one_of(st.none(), st.integers(1, 4)),  # capacity sent with the ping
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(walks, st.booleans())
+def test_several_pings_per_courier_in_one_batch_equal_single_upserts(
+    seq: list[tuple[int, float, float, float, int | None]], known_first: bool
+) -> None:
+    # Chains of one courier's pings are judged in one pass; rejected chains go by rounds.
+    single, batch = make(), make()
+    if known_first:
+        for index in (single, batch):
+            index.upsert_many([0, 1, 2], [0.0] * 3, [0.0] * 3, NOW - 2000.0)
+    pos: dict[int, list[float]] = {}
+    ids, lats, lngs, times, caps = [], [], [], [], []
+    for c, dla, dln, step, cap in seq:
+        p = pos.setdefault(c, [0.0, 0.0, NOW - 1000.0])
+        p[0] += dla
+        p[1] += dln
+        p[2] += step
+        ids.append(c)
+        lats.append(p[0])
+        lngs.append(p[1])
+        times.append(p[2])
+        caps.append(cap)
+    reasons = [
+        single.upsert_many([c], [la], [ln], [t], capacity=[cap]).reason(0)
+        for c, la, ln, t, cap in zip(ids, lats, lngs, times, caps, strict=True)
+    ]
+    res = batch.upsert_many(ids, lats, lngs, times, capacity=caps)
+    assert res.reasons == reasons
+    assert single.rejections == batch.rejections
+    assert len(single) == len(batch)
+    for c in range(6):
+        assert (c in single) == (c in batch)
+        if c in single:
+            assert single.get(c) == batch.get(c)
+    assert sorted(single.within(0.0, 0.0, 50_000)) == sorted(batch.within(0.0, 0.0, 50_000))
