@@ -27,8 +27,9 @@ class _OfferBook:
 
 
 class RemoteDispatch:
-    """Forwards the calls the API makes on its dispatch service to the shards (blocking calls
-    with a bounded wait, made from REST threads and, for a driver's answer, the event loop).
+    """Forwards the calls the API makes on its dispatch service to the shards: blocking calls
+    with a bounded wait, made from REST threads and, for a driver's messages, from a thread
+    (`api.routers.driver_ws`); only `submit` runs on the event loop (one XADD).
 
     Batches run in the shards every dispatch window; `run` here is not available.
 

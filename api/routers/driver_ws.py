@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -35,8 +37,16 @@ from orders.model import ProofKind, ProofOfDelivery
 
 router = APIRouter()
 
+T = TypeVar("T")
+
 DRIVER_TYPES = (OfferMessage, OrderMessage, EtaMessage)
 """What a driver hears about its courier (not its own positions or fence events)."""
+
+
+async def _off_loop_in_scaleout(scaleout: object, call: Callable[[], T]) -> T:
+    """Run ``call`` here, or on a thread in scale-out, where it makes blocking requests to the
+    shards (docs/scaling.md)."""
+    return call() if scaleout is None else await asyncio.to_thread(call)
 
 
 @router.websocket("/v1/ws/driver")
@@ -88,13 +98,12 @@ async def driver_socket(ws: WebSocket) -> None:
                         accept=isinstance(msg, AcceptMessage),
                         id=msg.id,
                     )
-                    # in scale-out the answer is a request to the shards: off the event loop
-                    reply = answer() if scaleout is None else await asyncio.to_thread(answer)
-                    await writer.send(reply)
+                    await writer.send(await _off_loop_in_scaleout(scaleout, answer))
                 elif isinstance(msg, PickUpMessage):
-                    order = order_flow.pick_up(
-                        runtime, claims.tenant, msg.order_id, claims.courier_id
+                    pick_up = functools.partial(
+                        order_flow.pick_up, runtime, claims.tenant, msg.order_id, claims.courier_id
                     )
+                    order = await _off_loop_in_scaleout(scaleout, pick_up)
                     await writer.send(
                         OrderAckMessage(action="pick_up", order=order_message(order), id=msg.id)
                     )
@@ -102,9 +111,15 @@ async def driver_socket(ws: WebSocket) -> None:
                     proof = ProofOfDelivery(
                         ProofKind(msg.proof.kind), msg.proof.reference, msg.proof.pin
                     )
-                    order = order_flow.deliver(
-                        runtime, claims.tenant, msg.order_id, claims.courier_id, proof
+                    deliver = functools.partial(
+                        order_flow.deliver,
+                        runtime,
+                        claims.tenant,
+                        msg.order_id,
+                        claims.courier_id,
+                        proof,
                     )
+                    order = await _off_loop_in_scaleout(scaleout, deliver)
                     await writer.send(
                         OrderAckMessage(action="deliver", order=order_message(order), id=msg.id)
                     )
