@@ -28,6 +28,7 @@ from payments.intents import (
     ProviderUpdate,
     apply_update,
     create_intent,
+    release_refund,
     request_refund,
 )
 from payments.providers import PaymentProvider
@@ -119,7 +120,12 @@ def refund(
     amount = intent.refundable_minor if amount_minor is None else amount_minor
     rid = refund_id or "rf_" + secrets.token_urlsafe(10)
     reserved = runtime.store.save_payment(request_refund(intent, rid, amount, at=runtime.clock()))
-    update = _provider(runtime, reserved).refund(reserved.provider_ref or "", rid, amount)
+    try:
+        update = _provider(runtime, reserved).refund(reserved.provider_ref or "", rid, amount)
+    except PaymentsError:
+        # Refused by the provider: the reservation goes, so the amount stays refundable.
+        runtime.store.save_payment(release_refund(reserved, rid, at=runtime.clock()))
+        raise
     return reserved if update is None else _apply(runtime, reserved, update)
 
 

@@ -321,6 +321,18 @@ def request_refund(
     )
 
 
+def release_refund(intent: PaymentIntent, refund_id: str, *, at: float) -> PaymentResult:
+    """Drop a reserved refund the provider refused (`request_refund` undone); releasing one
+    that is not reserved is a no-op."""
+    if all(r != refund_id for r, _ in intent.pending_refunds):
+        return PaymentResult(intent, changed=False, note="no such refund reserved")
+    return _change(
+        intent,
+        at=at,
+        pending_refunds=tuple(p for p in intent.pending_refunds if p[0] != refund_id),
+    )
+
+
 def apply_update(intent: PaymentIntent, update: ProviderUpdate, *, billed: bool) -> PaymentResult:
     """Apply a provider update once.
 

@@ -241,3 +241,19 @@ def test_sandbox_callbacks_delivered_in_process(
     assert deliver_sandbox_callbacks(runtime) >= 1
     view = client.get(f"/v1/payments/{pay['id']}", headers=tenant_a.auth).json()
     assert view["state"] == "succeeded"
+
+
+def test_a_refund_the_provider_refuses_is_not_left_reserved(
+    client: TestClient, tenant_a: Tenant
+) -> None:
+    order_id = _order(client, tenant_a)
+    pay = client.post(
+        f"/v1/orders/{order_id}/payments", json={"method": "card"}, headers=tenant_a.auth
+    ).json()
+    client.post(f"/v1/payments/{pay['id']}/capture", headers=tenant_a.auth)
+    sandbox = _sandbox(client, "card_sandbox")
+    sandbox._charges[pay["provider_ref"]].status = "voided"  # the provider disagrees
+    r = client.post(f"/v1/payments/{pay['id']}/refund", headers=tenant_a.auth)
+    assert r.status_code == 409, r.text
+    view = client.get(f"/v1/payments/{pay['id']}", headers=tenant_a.auth).json()
+    assert view["refunding_minor"] == 0 and view["state"] == "succeeded"

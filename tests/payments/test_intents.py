@@ -21,6 +21,7 @@ from payments.intents import (
     cancel_intent,
     collect_cash,
     create_intent,
+    release_refund,
     request_refund,
 )
 from payments.ledger import AccountKind, Ledger
@@ -182,3 +183,14 @@ def test_refunds_in_flight_are_reserved() -> None:
     done = apply_update(asked.intent, upd(U.REFUNDED, "u", refund_id="rf1"), billed=False).intent
     assert done.pending_refunds == () and done.refunded_minor == 100_000
     assert done.refundable_minor == 50_000 and done.state is P.PARTIALLY_REFUNDED
+
+
+def test_a_refused_refund_is_released() -> None:
+    paid = apply_update(make_intent(), upd(U.SUCCEEDED, "cap"), billed=False).intent
+    asked = request_refund(paid, "rf1", 100_000, at=2.0).intent
+    released = release_refund(asked, "rf1", at=3.0)
+    assert released.changed and released.events == () and released.entries == ()
+    assert released.intent.pending_refunds == ()
+    assert released.intent.refundable_minor == paid.refundable_minor
+    assert released.intent.version == asked.version + 1
+    assert not release_refund(released.intent, "rf1", at=4.0).changed
