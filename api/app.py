@@ -110,10 +110,12 @@ def create_app(
         app.state.scaleout = None
         if settings.redis_url is not None:
             from scaling.gateway import open_gateway
+            from scaling.remote_dispatch import RemoteEtas
 
             app.state.scaleout = await open_gateway(settings, runtime)
             runtime.pings = app.state.scaleout
             runtime.dispatch = app.state.scaleout.remote_dispatch(settings, opened)
+            runtime.etas = RemoteEtas(runtime.dispatch)
         runtime.dispatch.load_pool(runtime.store_tenants())
         if settings.gc_tuned:
             gc.freeze()

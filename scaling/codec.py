@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-from api.outbound import CourierMessage, FenceEventMessage, OfferMessage, OrderMessage
+from api.outbound import (
+    CourierMessage,
+    EtaMessage,
+    FenceEventMessage,
+    OfferMessage,
+    OrderMessage,
+)
 
 PingRow = tuple[float, float, float, float | None, float | None, float | None]
 """``(lat, lng, ts, speed, heading, accuracy)``: one ping, ``ts`` already epoch seconds."""
@@ -58,7 +64,8 @@ class Takeover(msgspec.Struct, tag="s", array_like=True):
 
 
 class OrderIn(msgspec.Struct, tag="o", array_like=True):
-    """To the shard owning the pickup: an order to dispatch (read from the store)."""
+    """An order changed (read it from the store): to the shard owning its pickup when new (to
+    dispatch), to its courier's shard when assigned or picked up elsewhere (for its ETAs)."""
 
     tenant: str
     order_id: str
@@ -72,7 +79,7 @@ class OrderOut(msgspec.Struct, tag="x", array_like=True):
 
 Entry = Pings | Handover | Takeover | OrderIn | OrderOut
 
-Event = FenceEventMessage | OrderMessage | OfferMessage
+Event = FenceEventMessage | OrderMessage | OfferMessage | EtaMessage
 """What a publication carries besides positions (not coalesced)."""
 
 

@@ -3,7 +3,9 @@ offer answers to the shard that made the offer (`api.dispatch_flow.DispatchServi
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import redis
@@ -24,6 +26,30 @@ class _OfferBook:
 
     def withdraw_order(self, order_id: str) -> None:
         return None
+
+
+class RemoteEtas:
+    """`api.eta_flow.EtaRefresher`'s place on a worker: the shards refresh ETAs as their
+    couriers move; the worker only tells a courier's shard when one of its orders changes."""
+
+    def __init__(self, dispatch: RemoteDispatch) -> None:
+        self.dispatch = dispatch
+
+    def track(self, order: Order) -> None:
+        self.dispatch.follow(order)
+
+    def load(self, tenant_ids: Iterable[str]) -> None:
+        """Nothing here: each shard loads the orders its couriers carry."""
+
+    def couriers_moved(self, courier_ids: Iterable[str]) -> None:
+        """Pings do not reach the worker's index in scale-out."""
+
+    async def run(self, every_s: float) -> None:
+        """Nothing to flush here; waits until cancelled like the embedded one."""
+        await asyncio.Event().wait()
+
+    def flush(self) -> int:
+        return 0
 
 
 class RemoteDispatch:
@@ -101,6 +127,16 @@ class RemoteDispatch:
             req = Request("release", "", None, courier=courier_id, k=units)
             if codec.answer_decoder.decode(self._call(shard, req)).error is None:
                 return
+
+    def follow(self, order: Order) -> None:
+        """An order changed on this worker (picked up, delivered): its courier's shard reads it
+        again for the ETAs it refreshes."""
+        if not order.courier_id:
+            return
+        owner = self.redis.hget(keys.OWNER, order.courier_id)
+        if owner is not None:
+            entry = codec.encode(OrderIn(order.tenant, order.id))
+            self.redis.xadd(keys.stream(int(owner)), {codec.ENTRY_FIELD: entry})
 
     def load_pool(self, tenant_ids: list[str]) -> None:
         """Nothing here: each shard loads the waiting orders whose pickup it owns."""

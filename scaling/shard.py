@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from api.dispatch_flow import DispatchService
+from api.eta_flow import EtaRefresher
 from api.outbound import CourierMessage, FenceEventMessage
 from api.runtime import courier_message_of, order_message
 from geo.cells import cell_of, cells_of, parent_cells
@@ -129,6 +131,9 @@ class Shard:
         How often the fences are re-read from the store (changes made through any worker).
     dispatch_window_s, offer_timeout_s
         With a store, the shard dispatches the orders whose pickup it owns, every window.
+    eta_refresh_s, eta_threshold_s
+        With a store, the ETAs of the orders its couriers carry are refreshed as they move
+        (`api.eta_flow.EtaRefresher`) and written once a second.
     """
 
     def __init__(
@@ -145,6 +150,8 @@ class Shard:
         fence_refresh_s: float = 2.0,
         dispatch_window_s: float = 2.0,
         offer_timeout_s: float = 30.0,
+        eta_refresh_s: float = 15.0,
+        eta_threshold_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = shard_id
@@ -173,7 +180,19 @@ class Shard:
         self.dispatch_window_s = dispatch_window_s
         self._last_dispatch = time.monotonic()
         self.dispatch: DispatchService | None = None
+        self.etas: EtaRefresher | None = None
+        self._last_eta_flush = time.monotonic()
         if store is not None:
+            self.etas = EtaRefresher(
+                store,
+                self.index,
+                threading.RLock(),
+                self.hub,
+                clock=clock,
+                console_resolution=console_resolution,
+                interval_s=eta_refresh_s,
+                threshold_s=eta_threshold_s,
+            )
             self.dispatch = DispatchService(
                 store,
                 self.index,
@@ -196,9 +215,10 @@ class Shard:
             snaps = [codec.snapshot_decoder.decode(v) for v in saved.values()]
             self._restore(ids, snaps)
             self.announced.update(ids)
-        if self.dispatch is not None and self.store is not None:
+        if self.dispatch is not None and self.etas is not None and self.store is not None:
             tenants = [t.id for t in self.store.list_tenants()]
             self.dispatch.load_pool(tenants, keep=self._owns_pickup)
+            self.etas.load(tenants)
 
     def _owns_pickup(self, order: Order) -> bool:
         return self.shard_map.shard_of(order.pickup_lat, order.pickup_lng) == self.id
@@ -267,6 +287,7 @@ class Shard:
                 if time.monotonic() - self._last_fences > self.fence_refresh_s:
                     await self.refresh_fences()
                 await self._dispatch_due()
+                await self._flush_etas()
         finally:
             stop.set()
             await server
@@ -278,6 +299,13 @@ class Shard:
         self._last_dispatch = time.monotonic()
         self.dispatch.run()
         await self._commit(_Commit())
+
+    async def _flush_etas(self) -> None:
+        """Write the refreshed ETAs once a second (in a thread: store round trips)."""
+        if self.etas is None or time.monotonic() - self._last_eta_flush < 1.0:
+            return
+        self._last_eta_flush = time.monotonic()
+        await asyncio.to_thread(self.etas.flush)
 
     async def _trim(self) -> None:
         """Drop acknowledged entries from the stream (never one still pending), once a second."""
@@ -402,11 +430,14 @@ class Shard:
             commit.acks.append(eid)
         self._apply(run, commit)
         self._pool(commit.orders)
+        if self.etas is not None and commit.touched:
+            self.etas.couriers_moved(list(commit.touched))
         await self._commit(commit)
 
     def _pool(self, changes: list[OrderIn | OrderOut]) -> None:
-        """Orders into or out of this shard's dispatch pool."""
-        if self.dispatch is None or self.store is None:
+        """Orders into or out of this shard's dispatch pool; changed orders its couriers carry
+        (for their ETAs)."""
+        if self.dispatch is None or self.etas is None or self.store is None:
             return
         for change in changes:
             if isinstance(change, OrderOut):
@@ -419,9 +450,12 @@ class Shard:
                 continue
             if order.state is OrderState.CREATED:
                 self.dispatch.submit(order)
+            self.etas.track(order)
 
     def _publish_order(self, tenant: str, order: Order) -> None:
         """An order change for the consoles of its ends' cells and its courier's driver."""
+        if self.etas is not None:
+            self.etas.track(order)
         res = self.console_resolution
         topics: list[tuple[str, Hashable]] = [
             ("cell", cell_of(order.pickup_lat, order.pickup_lng, res)),

@@ -1,6 +1,6 @@
 """Orders in scale-out: dispatched by the shard owning the pickup; the offer reaches the driver
-through its worker, the driver's accept goes back to that shard, and delivering releases the
-courier's load there."""
+through its worker, the driver's accept goes back to that shard, the shard refreshes the
+order's ETAs as the courier moves, and delivering releases the courier's load there."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_the_pickup_shard_offers_and_the_driver_accepts_through_its_worker(
                     token = issue_driver_token(SECRET, cid, TENANT, time.time() + 3600)
                     uri = f"ws://127.0.0.1:{port}/v1/ws/driver?token={token}"
                     ws = await websockets.connect(uri)
-                    ping = {"lat": lat, "lng": lng, "ts": time.time()}
+                    ping = {"lat": lat, "lng": lng, "ts": time.time() - 60}
                     await ws.send(json.dumps({"type": "pings", "id": 1, "pings": [ping]}))
                     await _recv(ws, "ack")
                     drivers[cid] = ws
@@ -116,6 +116,11 @@ def test_the_pickup_shard_offers_and_the_driver_accepts_through_its_worker(
                     "east",
                 )
                 assert shards[1].index.get("east").load == 1
+                # moving, it gets ETAs from its shard
+                ping = {"lat": EAST[0], "lng": EAST[1] + 0.001, "ts": time.time()}
+                await ws.send(json.dumps({"type": "pings", "id": 2, "pings": [ping]}))
+                eta = await _recv(ws, "eta")
+                assert eta["order_id"] == order["id"] and eta["pickup_eta"] is not None
                 # picked up and delivered: positions from the shard, load released in it
                 oid = order["id"]
                 await ws.send(json.dumps({"type": "pick_up", "order_id": oid}))
