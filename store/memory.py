@@ -126,6 +126,9 @@ class MemoryStore:
         self._attempts: list[Attempt] = []
         self._ledger = Ledger()
         self._intents: dict[str, PaymentIntent] = {}
+        self._intents_of_order: dict[str, list[str]] = {}
+        """Intent ids per order id: `payments_of_order` must not scan every intent (settling a
+        delivery looks its order's intents up, so a scan made each delivery O(all payments))."""
         self._intent_refs: dict[tuple[str, str], str] = {}
         self._payment_events: dict[str, list[PaymentEvent]] = {}
         self._tracks: dict[str, _Track] = {}
@@ -560,6 +563,8 @@ class MemoryStore:
     def _write_payment(self, result: PaymentResult, outbox: Sequence[OutboxMessage]) -> None:
         """Store a checked intent, its events and messages (its entries are posted)."""
         intent = result.intent
+        if intent.id not in self._intents:
+            self._intents_of_order.setdefault(intent.order_id, []).append(intent.id)
         self._intents[intent.id] = intent
         if intent.provider_ref is not None:
             self._intent_refs[(intent.provider, intent.provider_ref)] = intent.id
@@ -577,8 +582,8 @@ class MemoryStore:
         with self._lock:
             found = [
                 i
-                for i in self._intents.values()
-                if i.tenant == tenant_id and i.order_id == order_id
+                for i in map(self._intents.__getitem__, self._intents_of_order.get(order_id, ()))
+                if i.tenant == tenant_id
             ]
         return sorted(found, key=lambda i: (i.created_at, i.id))
 
