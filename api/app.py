@@ -106,7 +106,6 @@ def create_app(
         if settings.bootstrap_api_key is not None:
             bootstrap_tenant(opened, settings.bootstrap_api_key.get_secret_value())
         runtime.load_fences()
-        runtime.dispatch.load_pool(runtime.store_tenants())
         app.state.runtime = runtime
         app.state.scaleout = None
         if settings.redis_url is not None:
@@ -114,11 +113,13 @@ def create_app(
 
             app.state.scaleout = await open_gateway(settings, runtime)
             runtime.pings = app.state.scaleout
+            runtime.dispatch = app.state.scaleout.remote_dispatch(settings, opened)
+        runtime.dispatch.load_pool(runtime.store_tenants())
         if settings.gc_tuned:
             gc.freeze()
             gc.set_threshold(50_000, 20, 1000)
         scheduler = BatchScheduler(runtime.dispatch.run, window_s=settings.dispatch_window_s)
-        if settings.dispatch_auto:
+        if settings.dispatch_auto and app.state.scaleout is None:  # else the shards dispatch
             scheduler.start()
         delivery = _start_webhook_worker(settings, opened, clock)
         runtime.etas.load(runtime.store_tenants())

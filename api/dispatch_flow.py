@@ -97,11 +97,14 @@ class DispatchService:
         with contextlib.suppress(UnknownId):  # not in the pool: nothing to withdraw
             self.dispatcher.cancel(order_id)
 
-    def load_pool(self, tenant_ids: list[str]) -> None:
-        """Refill the pool from the store at start-up (orders waiting for a courier)."""
+    def load_pool(self, tenant_ids: list[str], keep: Callable[[Order], bool] | None = None) -> None:
+        """Refill the pool from the store at start-up (orders waiting for a courier); ``keep``
+        narrows it (a scale-out shard keeps the orders whose pickup it owns)."""
         for tenant_id in tenant_ids:
             for state in (OrderState.CREATED, OrderState.OFFERED):
                 for order in self.store.list_orders(tenant_id, state=state, limit=10_000):
+                    if keep is not None and not keep(order):
+                        continue
                     if state is OrderState.OFFERED:
                         order = (
                             self._save(

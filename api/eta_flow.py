@@ -90,8 +90,16 @@ class EtaRefresher:
         self._mutex = threading.Lock()
 
     def track(self, order: Order) -> None:
-        """Follow an order's latest version (called whenever an order is published)."""
+        """Follow an order's latest version (called whenever an order is published).
+
+        A change of the courier's route (an order assigned, picked up, gone) lifts the
+        throttle, so its next ping refreshes the ETAs at once."""
         with self._mutex:
+            courier_id = self._courier_of.get(order.id)
+            known = self._orders.get(courier_id, {}).get(order.id) if courier_id else None
+            if known is None or known.state is not order.state:
+                for cid in {courier_id, order.courier_id} - {None}:
+                    self._last.pop(str(cid), None)
             self._track(order)
 
     def _track(self, order: Order) -> None:

@@ -16,6 +16,7 @@ from api.tokens import InvalidToken
 from dispatch import errors as dispatch_errors
 from orders import errors as order_errors
 from payments import errors as payment_errors
+from scaling import errors as scaling_errors
 from store import errors as store_errors
 
 PROBLEM_JSON = "application/problem+json"
@@ -66,6 +67,10 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     store_errors.TrackBufferFull: _UNAVAILABLE,
     store_errors.StoreUnavailable: _UNAVAILABLE,
     store_errors.DatabaseError: _UNAVAILABLE,
+    scaling_errors.ShardTimeout: _UNAVAILABLE,
+    scaling_errors.NoShardMap: _UNAVAILABLE,
+    scaling_errors.ShardRefused: _CONFLICT,
+    scaling_errors.DispatchInShards: _CONFLICT,
     InvalidToken: Problem(401, "unauthorized", "Missing or invalid credentials"),
     Forbidden: Problem(403, "forbidden", "Not allowed for this credential"),
     PermissionError: Problem(401, "unauthorized", "Missing or invalid credentials"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from api.outbound import CourierMessage, FenceEventMessage
+from api.outbound import CourierMessage, FenceEventMessage, OfferMessage, OrderMessage
 
 PingRow = tuple[float, float, float, float | None, float | None, float | None]
 """``(lat, lng, ts, speed, heading, accuracy)``: one ping, ``ts`` already epoch seconds."""
@@ -57,16 +57,33 @@ class Takeover(msgspec.Struct, tag="s", array_like=True):
     origin: int
 
 
-Entry = Pings | Handover | Takeover
+class OrderIn(msgspec.Struct, tag="o", array_like=True):
+    """To the shard owning the pickup: an order to dispatch (read from the store)."""
+
+    tenant: str
+    order_id: str
+
+
+class OrderOut(msgspec.Struct, tag="x", array_like=True):
+    """To every shard: the order left the pool outside dispatch (cancelled)."""
+
+    order_id: str
+
+
+Entry = Pings | Handover | Takeover | OrderIn | OrderOut
+
+Event = FenceEventMessage | OrderMessage | OfferMessage
+"""What a publication carries besides positions (not coalesced)."""
 
 
 class CellUpdate(msgspec.Struct, array_like=True):
-    """One publication on a console cell's channel: the latest state of couriers in it and
-    the fence events that happened in it."""
+    """One publication on a console cell's channel (the latest state of couriers in it, the
+    fence events and order changes that happened in it) or on a courier's channel (its offers
+    and orders, for its driver)."""
 
     tenant: str
     couriers: list[CourierMessage]
-    events: list[FenceEventMessage] = []
+    events: list[Event] = []
 
 
 class Request(msgspec.Struct, array_like=True):
@@ -79,6 +96,9 @@ class Request(msgspec.Struct, array_like=True):
     lng: float = 0.0
     k: int = 0
     cells: list[int] = []
+    courier: str | None = None
+    offer_id: str = ""
+    accept: bool = False
 
 
 class NearestReply(msgspec.Struct, array_like=True):
@@ -87,6 +107,14 @@ class NearestReply(msgspec.Struct, array_like=True):
 
 class CellsReply(msgspec.Struct, array_like=True):
     couriers: list[CourierMessage]
+
+
+class AnswerReply(msgspec.Struct, array_like=True):
+    """``order_id`` of the answered offer, or the error class and message that refused it."""
+
+    order_id: str | None = None
+    error: str | None = None
+    detail: str = ""
 
 
 ENTRY_FIELD = b"e"
@@ -99,3 +127,4 @@ update_decoder = msgspec.msgpack.Decoder(CellUpdate)
 request_decoder = msgspec.msgpack.Decoder(Request)
 nearest_decoder = msgspec.msgpack.Decoder(NearestReply)
 cells_decoder = msgspec.msgpack.Decoder(CellsReply)
+answer_decoder = msgspec.msgpack.Decoder(AnswerReply)

@@ -37,3 +37,23 @@ class ShardTimeout(ScalingError, TimeoutError):
         self.value = shard
         self.reason = f"{op} not answered within {timeout_s:g} s"
         super().__init__(f"shard {shard}: {self.reason}")
+
+
+class ShardRefused(ScalingError, RuntimeError):
+    """A shard refused a request (the error it raised, by class name and message)."""
+
+    def __init__(self, shard: int, error: str, detail: str) -> None:
+        self.field = "shard"
+        self.value = shard
+        self.reason = f"{error}: {detail}"
+        super().__init__(f"shard {shard} refused: {error}: {detail}")
+
+
+class DispatchInShards(ScalingError, RuntimeError):
+    """An on-demand batch asked of an API worker: in scale-out the shards run them."""
+
+    def __init__(self) -> None:
+        self.field = "dispatch"
+        self.value = None
+        self.reason = "in scale-out the shards run dispatch every window"
+        super().__init__(self.reason)

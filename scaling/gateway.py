@@ -8,14 +8,20 @@ import contextlib
 import logging
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
 from api.messages import WirePing, epoch_seconds
-from api.outbound import ACCEPTED, CourierMessage, PingResult
+from api.outbound import (
+    ACCEPTED,
+    CourierMessage,
+    FenceEventMessage,
+    OfferMessage,
+    PingResult,
+)
 from api.ping_batcher import Outcome, resolve
 from api.runtime import Runtime
 from api.settings import Settings
@@ -23,7 +29,9 @@ from geo.cells import check_resolution
 from scaling import codec, keys
 from scaling.codec import Handover, PingRow, Pings, Request
 from scaling.errors import ShardTimeout
+from scaling.remote_dispatch import RemoteDispatch
 from scaling.shard_map import ShardMap, load
+from store.interface import Store
 from tracking.hub import Hub, Subscriber
 
 log = logging.getLogger("hexdispatch.gateway")
@@ -102,11 +110,12 @@ class Gateway:
         self._mark: dict[str, int] = {}
         """Courier → shard it is being handed over from, for the next entry to its new shard."""
         self._pending: list[tuple[str, str, Sequence[WirePing], asyncio.Future[Any]]] = []
-        self._viewers: dict[int, set[Subscriber]] = {}
-        self._views: dict[Subscriber, set[int]] = {}
+        self._viewers: dict[str, set[Subscriber]] = {}
+        self._views: dict[Subscriber, set[str]] = {}
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
+        self._remote: RemoteDispatch | None = None
 
     async def start(self) -> None:
         """Load the shard map and start listening for console cells."""
@@ -116,6 +125,8 @@ class Gateway:
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,20 +207,31 @@ class Gateway:
 
     async def watch(self, sub: Subscriber, cells: Sequence[int]) -> None:
         """Follow the pub/sub channels of a console's cells (replacing its earlier ones)."""
-        new = set(cells)
+        await self._follow(sub, {keys.cell_channel(c) for c in cells})
+
+    async def watch_courier(self, sub: Subscriber, courier_id: str) -> None:
+        """Follow a courier's channel (its offers and orders) for its driver's connection."""
+        await self._follow(sub, {keys.courier_channel(courier_id)})
+
+    async def unwatch(self, sub: Subscriber) -> None:
+        await self._follow(sub, set())
+
+    async def _follow(self, sub: Subscriber, new: set[str]) -> None:
+        """Reference-counted SUBSCRIBE / UNSUBSCRIBE: one Redis subscription per channel
+        however many connections of this worker need it."""
         old = self._views.get(sub, set())
         subscribe, unsubscribe = [], []
-        for cell in new - old:
-            viewers = self._viewers.setdefault(cell, set())
+        for channel in new - old:
+            viewers = self._viewers.setdefault(channel, set())
             if not viewers:
-                subscribe.append(keys.cell_channel(cell))
+                subscribe.append(channel)
             viewers.add(sub)
-        for cell in old - new:
-            viewers = self._viewers.get(cell, set())
+        for channel in old - new:
+            viewers = self._viewers.get(channel, set())
             viewers.discard(sub)
             if not viewers:
-                self._viewers.pop(cell, None)
-                unsubscribe.append(keys.cell_channel(cell))
+                self._viewers.pop(channel, None)
+                unsubscribe.append(channel)
         if new:
             self._views[sub] = new
         else:
@@ -219,27 +241,36 @@ class Gateway:
         if unsubscribe:
             await self._pubsub.unsubscribe(*unsubscribe)
 
-    async def unwatch(self, sub: Subscriber) -> None:
-        await self.watch(sub, ())
-
     async def _listen(self) -> None:
+        cell_prefix = keys.cell_channel(0).rsplit(":", 1)[0].encode() + b":"
         async for message in self._pubsub.listen():
             if message["type"] != "message":
                 continue
-            channel = message["channel"]
-            cell = int(channel.rsplit(b":", 1)[1], 16)
+            channel: bytes = message["channel"]
             try:
                 update = codec.update_decoder.decode(message["data"])
             except msgspec.DecodeError:
                 log.warning("undecodable publication on %s", channel)
                 continue
-            for msg in update.couriers:
-                self.hub.publish_position(
-                    update.tenant, msg.id, [("cell", cell), ("courier", msg.id)], msg
-                )
-            for event in update.events:
-                topics = [("cell", cell), ("courier", event.courier_id), ("fences", "*")]
-                self.hub.publish_event(update.tenant, topics, event)
+            name = channel.rsplit(b":", 1)[1].decode()
+            if channel.startswith(cell_prefix):
+                self._republish_cell(int(name, 16), update)
+            else:  # a courier's channel: for its driver
+                for event in update.events:
+                    self.hub.publish_event(update.tenant, [("courier", name)], event)
+
+    def _republish_cell(self, cell: int, update: codec.CellUpdate) -> None:
+        for msg in update.couriers:
+            self.hub.publish_position(
+                update.tenant, msg.id, [("cell", cell), ("courier", msg.id)], msg
+            )
+        for event in update.events:
+            topics: list[tuple[str, Hashable]] = [("cell", cell)]
+            if isinstance(event, FenceEventMessage):
+                topics += [("fences", "*"), ("courier", event.courier_id)]
+            elif isinstance(event, OfferMessage):
+                topics.append(("offers", "*"))
+            self.hub.publish_event(update.tenant, topics, event)
 
     # ------------------------------------------------------------------ queries
 
@@ -276,6 +307,12 @@ class Gateway:
             return [(c, m) for c, m in reply.found]
 
         return await nearest_across(self.shard_map, ask, lat, lng, k)
+
+    def remote_dispatch(self, settings: Settings, store: Store) -> RemoteDispatch:
+        """This worker's dispatch: orders and offer answers forwarded to the shards."""
+        assert self.shard_map is not None and settings.redis_url is not None
+        self._remote = RemoteDispatch(settings.redis_url, store, self.shard_map, self.timeout_s)
+        return self._remote
 
 
 async def nearest_across(

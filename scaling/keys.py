@@ -32,6 +32,11 @@ def cell_channel(cell: int) -> str:
     return f"{PREFIX}:cell:{cell:x}"
 
 
+def courier_channel(courier_id: str) -> str:
+    """Pub/sub channel of one courier: its offers and order changes, for its driver."""
+    return f"{PREFIX}:courier:{courier_id}"
+
+
 def consumer(shard: int) -> str:
     """A shard's consumer name: fixed, so a restarted shard reads its own pending entries."""
     return f"shard-{shard}"

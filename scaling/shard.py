@@ -17,15 +17,31 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from api.dispatch_flow import DispatchService
 from api.outbound import CourierMessage, FenceEventMessage
-from api.runtime import courier_message_of
+from api.runtime import courier_message_of, order_message
 from geo.cells import cell_of, cells_of, parent_cells
+from orders.model import Order, OrderState
 from scaling import codec, keys
-from scaling.codec import CellUpdate, CourierSnapshot, Entry, Handover, Pings, Request, Takeover
+from scaling.codec import (
+    AnswerReply,
+    CellUpdate,
+    CourierSnapshot,
+    Entry,
+    Event,
+    Handover,
+    OrderIn,
+    OrderOut,
+    Pings,
+    Request,
+    Takeover,
+)
 from scaling.shard_map import ShardMap
+from store.errors import NotFound
 from store.interface import Store
 from store.records import GeofenceRecord
 from tracking import CourierState, FenceEvent, LiveIndex
+from tracking.hub import Hub, Message
 
 log = logging.getLogger("hexdispatch.shard")
 
@@ -50,6 +66,21 @@ def snapshot_of(state: CourierState) -> CourierSnapshot:
     )
 
 
+class RelayHub(Hub):
+    """The shard's hub: what its dispatch publishes (offers, order changes) waits in
+    ``outbox`` for the next commit, which PUBLISHes it on the courier and cell channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outbox: list[tuple[str, list[tuple[str, Hashable]], Message]] = []
+
+    def publish_event(
+        self, tenant: str, topics: Iterable[tuple[str, Hashable]], msg: Message
+    ) -> int:
+        self.outbox.append((tenant, list(topics), msg))
+        return 0
+
+
 @dataclass
 class _Deferred:
     """Entries of a courier waiting for its handover from another shard (not yet acked)."""
@@ -67,6 +98,7 @@ class _Commit:
     touched: dict[str, None] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     events: list[tuple[str, FenceEventMessage]] = field(default_factory=list)
+    orders: list[OrderIn | OrderOut] = field(default_factory=list)
     """Tenant and message of each fence event, placed where the courier was when it happened
     (it may be handed over before the commit)."""
     sends: list[tuple[int, bytes]] = field(default_factory=list)
@@ -95,6 +127,8 @@ class Shard:
         straddle shards, and events only come from the couriers a shard holds); None: no fences.
     fence_refresh_s
         How often the fences are re-read from the store (changes made through any worker).
+    dispatch_window_s, offer_timeout_s
+        With a store, the shard dispatches the orders whose pickup it owns, every window.
     """
 
     def __init__(
@@ -109,6 +143,8 @@ class Shard:
         handover_wait_s: float = 5.0,
         store: Store | None = None,
         fence_refresh_s: float = 2.0,
+        dispatch_window_s: float = 2.0,
+        offer_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = shard_id
@@ -133,6 +169,19 @@ class Shard:
         self.fence_refresh_s = fence_refresh_s
         self._fence_versions: dict[str, float] = {}
         self._last_fences = 0.0
+        self.hub = RelayHub()
+        self.dispatch_window_s = dispatch_window_s
+        self._last_dispatch = time.monotonic()
+        self.dispatch: DispatchService | None = None
+        if store is not None:
+            self.dispatch = DispatchService(
+                store,
+                self.index,
+                self.hub,
+                self._publish_order,
+                offer_timeout_s=offer_timeout_s,
+                clock=clock,
+            )
 
     # ---------------------------------------------------------------- start-up
 
@@ -147,6 +196,12 @@ class Shard:
             snaps = [codec.snapshot_decoder.decode(v) for v in saved.values()]
             self._restore(ids, snaps)
             self.announced.update(ids)
+        if self.dispatch is not None and self.store is not None:
+            tenants = [t.id for t in self.store.list_tenants()]
+            self.dispatch.load_pool(tenants, keep=self._owns_pickup)
+
+    def _owns_pickup(self, order: Order) -> bool:
+        return self.shard_map.shard_of(order.pickup_lat, order.pickup_lng) == self.id
 
     def _restore(self, ids: list[str], snaps: list[CourierSnapshot]) -> None:
         self.index.upsert_many(
@@ -211,9 +266,18 @@ class Shard:
                 await self._trim()
                 if time.monotonic() - self._last_fences > self.fence_refresh_s:
                     await self.refresh_fences()
+                await self._dispatch_due()
         finally:
             stop.set()
             await server
+
+    async def _dispatch_due(self) -> None:
+        """One dispatch batch per window over the orders whose pickup this shard owns."""
+        if self.dispatch is None or time.monotonic() - self._last_dispatch < self.dispatch_window_s:
+            return
+        self._last_dispatch = time.monotonic()
+        self.dispatch.run()
+        await self._commit(_Commit())
 
     async def _trim(self) -> None:
         """Drop acknowledged entries from the stream (never one still pending), once a second."""
@@ -297,6 +361,10 @@ class Shard:
         todo = deque(entries)
         while todo:
             eid, entry = todo.popleft()
+            if isinstance(entry, OrderIn | OrderOut):
+                commit.orders.append(entry)
+                commit.acks.append(eid)
+                continue
             courier = (
                 entry.then.courier if isinstance(entry, Handover | Takeover) else entry.courier
             )
@@ -333,7 +401,35 @@ class Shard:
             run.append(entry)
             commit.acks.append(eid)
         self._apply(run, commit)
+        self._pool(commit.orders)
         await self._commit(commit)
+
+    def _pool(self, changes: list[OrderIn | OrderOut]) -> None:
+        """Orders into or out of this shard's dispatch pool."""
+        if self.dispatch is None or self.store is None:
+            return
+        for change in changes:
+            if isinstance(change, OrderOut):
+                self.dispatch.offers.withdraw_order(change.order_id)
+                self.dispatch.withdraw(change.order_id)
+                continue
+            try:
+                order = self.store.get_order(change.tenant, change.order_id)
+            except NotFound:
+                continue
+            if order.state is OrderState.CREATED:
+                self.dispatch.submit(order)
+
+    def _publish_order(self, tenant: str, order: Order) -> None:
+        """An order change for the consoles of its ends' cells and its courier's driver."""
+        res = self.console_resolution
+        topics: list[tuple[str, Hashable]] = [
+            ("cell", cell_of(order.pickup_lat, order.pickup_lng, res)),
+            ("cell", cell_of(order.dropoff_lat, order.dropoff_lng, res)),
+        ]
+        if order.courier_id:
+            topics.append(("courier", order.courier_id))
+        self.hub.publish_event(tenant, topics, order_message(order))
 
     def _apply(self, run: list[Pings], commit: _Commit) -> None:
         """One `LiveIndex.upsert_many` over the pings of several entries, in order."""
@@ -399,7 +495,8 @@ class Shard:
         commit.removed.discard(courier)
 
     async def _commit(self, commit: _Commit) -> None:
-        if not (commit.acks or commit.sends or commit.events):
+        outbox, self.hub.outbox = self.hub.outbox, []
+        if not (commit.acks or commit.sends or commit.events or outbox):
             return
         pipe = self.redis.pipeline(transaction=True)
         if commit.touched:
@@ -415,6 +512,8 @@ class Shard:
         else:
             states = []
         for channel, update in self._updates(states, commit.events):
+            pipe.publish(channel, codec.encode(update))
+        for channel, update in _relayed(outbox):
             pipe.publish(channel, codec.encode(update))
         if commit.removed:
             pipe.hdel(keys.last_positions(self.id), *commit.removed)
@@ -475,6 +574,7 @@ class Shard:
                     continue
                 req = codec.request_decoder.decode(got[1])
                 answer = self.answer(req)
+                await self._commit(_Commit())  # what answering published
                 pipe = conn.pipeline(transaction=False)
                 pipe.rpush(req.reply, codec.encode(answer))
                 pipe.expire(req.reply, REPLY_TTL_S)
@@ -482,12 +582,32 @@ class Shard:
         finally:
             await conn.aclose()
 
-    def answer(self, req: Request) -> codec.NearestReply | codec.CellsReply:
-        """The reply to one request (queries of this shard's index only)."""
+    def answer(self, req: Request) -> codec.NearestReply | codec.CellsReply | AnswerReply:
+        """The reply to one request (queries of this shard's index, offer answers)."""
+        if req.op == "answer":
+            return self._answer_offer(req)
+        if req.op == "release":
+            return self._release(req)
         if req.op == "nearest":
             found = self.index.nearest(req.lat, req.lng, req.k, tenant=req.tenant)
             return codec.NearestReply(found=[(str(c), m) for c, m in found])
         return codec.CellsReply(couriers=self.couriers_in_cells(req.tenant, req.cells))
+
+    def _answer_offer(self, req: Request) -> AnswerReply:
+        if self.dispatch is None or req.tenant is None:
+            return AnswerReply(error="NotFound", detail="no dispatch in this shard")
+        try:
+            order = self.dispatch.answer(req.tenant, req.courier, req.offer_id, accept=req.accept)
+        except Exception as exc:  # the worker re-raises it by class name
+            return AnswerReply(error=type(exc).__name__, detail=str(exc))
+        return AnswerReply(order_id=order.id)
+
+    def _release(self, req: Request) -> AnswerReply:
+        """A courier this shard holds carries ``req.k`` units less."""
+        if self.dispatch is None or req.courier is None or req.courier not in self.index:
+            return AnswerReply(error="NotFound", detail="not in this shard")
+        self.dispatch.release_load(req.courier, req.k)
+        return AnswerReply()
 
     def couriers_in_cells(self, tenant: str | None, cells: list[int]) -> list[CourierMessage]:
         rows = self.index.snapshot(tenant=tenant) if tenant else self.index.snapshot()
@@ -496,6 +616,24 @@ class Shard:
         coarse = parent_cells(rows.cells, self.console_resolution)
         keep = np.flatnonzero(np.isin(coarse, np.asarray(cells, dtype=np.int64)))
         return [courier_message_of(self.index.get(rows.courier_ids[i])) for i in keep.tolist()]
+
+
+def _relayed(
+    outbox: list[tuple[str, list[tuple[str, Hashable]], Message]],
+) -> list[tuple[str, CellUpdate]]:
+    """Dispatch's publications on the channels of their courier and cell topics."""
+    out: list[tuple[str, CellUpdate]] = []
+    for tenant, topics, msg in outbox:
+        event: Event = msg
+        for kind, key in topics:
+            if kind == "courier":
+                channel = keys.courier_channel(str(key))
+            elif kind == "cell" and isinstance(key, int):
+                channel = keys.cell_channel(key)
+            else:
+                continue
+            out.append((channel, CellUpdate(tenant=tenant, couriers=[], events=[event])))
+    return out
 
 
 async def run_shard(

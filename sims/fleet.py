@@ -36,6 +36,12 @@ class Spots:
     spread_m: float
 
 
+def vehicle_mix(n: int, rng: np.random.Generator) -> npt.NDArray[np.str_]:
+    """``n`` vehicle types drawn from `VEHICLE_MIX`."""
+    names = list(VEHICLE_MIX)
+    return np.array(names)[rng.choice(len(names), n, p=list(VEHICLE_MIX.values()))]
+
+
 class Phase(IntEnum):
     """What a courier is doing."""
 
@@ -88,13 +94,13 @@ class Fleet:
         ping_interval_s: float,
         online_fraction: float,
         spots: Spots | None = None,
+        vehicles: list[str] | None = None,
     ) -> Fleet:
         """``n`` couriers spread over the zone; ``online_fraction`` of them on shift at the
-        start, the others starting during the first fifth of the run; shifts of 4 to 9 h."""
-        names = list(VEHICLE_MIX)
-        codes = rng.choice(len(names), n, p=list(VEHICLE_MIX.values()))
-        vehicle = np.array(names)[codes]
-        base = np.array([DEFAULT_SPEEDS_MPS[v] for v in names])[codes]
+        start, the others starting during the first fifth of the run; shifts of 4 to 9 h.
+        Vehicle types are drawn from `VEHICLE_MIX` unless given (`vehicle_mix`)."""
+        vehicle = vehicle_mix(n, rng) if vehicles is None else np.array(vehicles)
+        base = np.array([DEFAULT_SPEEDS_MPS[v] for v in vehicle.tolist()])
         lat, lng = city.uniform(n, rng)
         late = rng.random(n) >= online_fraction
         shift_start = np.where(

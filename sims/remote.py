@@ -5,8 +5,9 @@ driver websocket per courier, streams pings (``pings_per_message`` fixes per mes
 offers after a delay, and creates orders over REST as a Poisson process, for
 ``config.duration_s`` of wall time. It reports accepted pings per second, the ping round trip
 (message sent to its ack) and REST latencies, and the assignment latency (order created to
-offer accepted). Pick-up and delivery are simulated on the client (the server on main has no
-driver message for them yet), so a courier that delivered still carries its load on the server.
+offer accepted). Couriers drive to the pickup, send ``pick_up`` after the restaurant wait, drive
+to the drop-off and send ``deliver`` with a photo proof (the server bills the order, collects the
+cash and frees the courier in that step); the server's ``order_ack`` confirms each.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import multiprocessing as mp
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,13 +30,15 @@ import numpy as np
 from sims.config import SimConfig
 from sims.demand import Demand
 from sims.errors import NotLoopback
-from sims.fleet import Fleet, Phase
+from sims.fleet import Fleet, Phase, vehicle_mix
 from sims.recorder import Recorder, Sample
 from sims.report import build_report, percentiles
 
 CONNECT_CONCURRENCY = 50
 """Sockets opened at once (the server's accept backlog is finite)."""
 REST_CONCURRENCY = 16
+CONNECT_TIMEOUT_S = 600.0
+"""How long a driver process may take to open its sockets."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,9 @@ class DriverShare:
 
     endpoint: Endpoint
     config: SimConfig
-    couriers: list[tuple[str, str]]
-    """``(courier id, driver token)``."""
+    couriers: list[tuple[str, str, str]]
+    """``(courier id, driver token, vehicle type)``."""
     part: int
-    start_at: float
-    """Wall-clock start: every process starts streaming then."""
 
 
 @dataclass
@@ -97,7 +99,9 @@ class DriverStats:
     answer_errors: Counter[str] = field(default_factory=Counter)
     assigned: dict[str, float] = field(default_factory=dict)
     at_pickup: dict[str, float] = field(default_factory=dict)
+    picked_up: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, float] = field(default_factory=dict)
+    """Confirmed by the server's ``order_ack``."""
     busy_s: float = 0.0
     online_s: float = 0.0
     connect_errors: int = 0
@@ -139,6 +143,12 @@ class _Driver:
                             pool.on_offer(self, m)
                 elif kind == "answered":
                     pool.on_answered(self, msg)
+                elif kind == "order_ack":
+                    order = msg.get("order") or {}
+                    if order.get("state") == "picked_up":
+                        stats.picked_up[order["id"]] = time.time()
+                    elif order.get("state") == "delivered":
+                        stats.delivered[order["id"]] = time.time()
                 elif kind == "error":
                     stats.answer_errors[str(msg.get("code"))] += 1
 
@@ -156,10 +166,11 @@ class _DriverPool:
             len(share.couriers),
             cfg.city,
             self.rng,
-            start_at=share.start_at,
+            start_at=time.time(),
             duration_s=cfg.duration_s,
             ping_interval_s=cfg.ping_interval_s,
             online_fraction=1.0,
+            vehicles=[v for _, _, v in share.couriers],
         )
         self.stats = DriverStats()
         self.encode = msgspec.json.Encoder().encode
@@ -220,14 +231,17 @@ class _DriverPool:
             self.drivers[row] = driver
             self._spawn(driver.read())
 
-        await asyncio.gather(*(one(i, tok) for i, (_, tok) in enumerate(self.share.couriers)))
+        await asyncio.gather(*(one(i, tok) for i, (_, tok, _) in enumerate(self.share.couriers)))
 
-    async def run(self) -> DriverStats:
+    async def run(self, start: Callable[[], Awaitable[float]]) -> DriverStats:
+        """Connect every socket, then ``await start()`` (the common wall-clock start, once
+        every process is connected) and stream for the run's duration."""
         await self.connect()
+        start_at = await start()
         cfg, f = self.cfg, self.fleet
         tick = min(cfg.tick_s, cfg.ping_interval_s)
-        await asyncio.sleep(max(0.0, self.share.start_at - time.time()))
-        end = self.share.start_at + cfg.duration_s
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        end = start_at + cfg.duration_s
         last = time.time()
         f.next_ping[:] = last + self.rng.uniform(0.0, cfg.ping_interval_s, len(f))
         while (now := time.time()) < end:
@@ -265,10 +279,13 @@ class _DriverPool:
             driver = self.drivers[row]
             if driver is None or driver.order is None:
                 continue
+            order_id = driver.order[0]
             if f.phase[row] == Phase.AT_PICKUP:
+                self._spawn(driver.send({"type": "pick_up", "order_id": order_id}))
                 f.head_for(row, *driver.order[2], Phase.TO_DROPOFF)
             elif f.phase[row] == Phase.AT_DROPOFF:
-                stats.delivered[driver.order[0]] = now
+                proof = {"kind": "photo", "reference": f"sim://proof/{order_id}"}
+                self._spawn(driver.send({"type": "deliver", "order_id": order_id, "proof": proof}))
                 driver.order = None
                 f.order[row] = -1
                 f.phase[row] = Phase.IDLE
@@ -296,15 +313,25 @@ class _DriverPool:
 
 
 def drive_share(share: DriverShare) -> DriverStats:
-    """Run one share's drivers to the end (in this process, on its own event loop)."""
-    return asyncio.run(_DriverPool(share).run())
+    """Run one share's drivers to the end (in this process, on its own event loop), starting
+    as soon as they are connected."""
+
+    async def now() -> float:
+        return time.time()
+
+    return asyncio.run(_DriverPool(share).run(now))
 
 
-def _drive_in_child(share: DriverShare, out: Any) -> None:
+def _drive_in_child(share: DriverShare, ready: Any, go: Any, start_at: Any, out: Any) -> None:
+    """A driver process: connect, tell the parent, wait for the common start, stream."""
     import uvloop
 
-    stats = uvloop.run(_DriverPool(share).run())
-    out.put(stats)
+    async def start() -> float:
+        ready.put(share.part)
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        return float(start_at.value)
+
+    out.put(uvloop.run(_DriverPool(share).run(start)))
 
 
 # ---------------------------------------------------------------------------- REST side
@@ -334,31 +361,21 @@ class _Rest:
         await self.client.aclose()
 
 
-async def _setup(rest: _Rest, config: SimConfig, run_id: str) -> list[tuple[str, str]]:
+async def _setup(rest: _Rest, config: SimConfig, run_id: str) -> list[tuple[str, str, str]]:
     """The service zone, the couriers and their driver tokens."""
     await rest.post(
         "/v1/geofences",
         {"kind": "service_zone", "name": f"sim {run_id}", "geometry": config.city.zone_geojson()},
     )
-    fleet_vehicles = Fleet.create(
-        config.couriers,
-        config.city,
-        np.random.default_rng(config.seed),
-        start_at=0.0,
-        duration_s=config.duration_s,
-        ping_interval_s=config.ping_interval_s,
-        online_fraction=1.0,
-    ).vehicle.tolist()
+    vehicles = vehicle_mix(config.couriers, np.random.default_rng(config.seed)).tolist()
     gate = asyncio.Semaphore(REST_CONCURRENCY)
 
-    async def courier(i: int) -> tuple[str, str]:
+    async def courier(i: int) -> tuple[str, str, str]:
         cid = f"sim-{run_id}-{i:06d}"
         async with gate:
-            await rest.post(
-                "/v1/couriers", {"id": cid, "vehicle": fleet_vehicles[i], "capacity": 1}
-            )
+            await rest.post("/v1/couriers", {"id": cid, "vehicle": vehicles[i], "capacity": 1})
             token = await rest.post(f"/v1/couriers/{cid}/token", {})
-        return cid, str(token["token"])
+        return cid, str(token["token"]), vehicles[i]
 
     return list(await asyncio.gather(*(courier(i) for i in range(config.couriers))))
 
@@ -431,31 +448,53 @@ async def run_async(
         couriers = await _setup(rest, config, run_id)
         setup_ms = list(rest.latency_ms)
         rest.latency_ms.clear()
-        start_at = time.time() + 1.0 + 0.002 * len(couriers) / processes
         shares = [
-            DriverShare(endpoint, config, couriers[p::processes], p, start_at)
-            for p in range(processes)
+            DriverShare(endpoint, config, couriers[p::processes], p) for p in range(processes)
         ]
-        rec = Recorder(start_at=start_at)
         ids: dict[str, int] = {}
         loop = asyncio.get_running_loop()
+        # Everyone connects first; streaming and orders start together once all have.
+        procs: list[Any] = []
         if processes == 1:
-            drivers = [asyncio.ensure_future(_DriverPool(shares[0]).run())]
+            connected = asyncio.Event()
+            go: asyncio.Future[float] = loop.create_future()
+
+            async def start() -> float:
+                connected.set()
+                return await go
+
+            drivers = [asyncio.ensure_future(_DriverPool(shares[0]).run(start))]
+            await connected.wait()
+            start_at = time.time() + 0.5
+            go.set_result(start_at)
         else:
             ctx = mp.get_context("spawn")
-            out = ctx.Queue()
-            procs = [ctx.Process(target=_drive_in_child, args=(s, out)) for s in shares]
+            out, ready, go_event, shared_start = (
+                ctx.Queue(),
+                ctx.Queue(),
+                ctx.Event(),
+                ctx.Value("d"),
+            )
+            procs = [
+                ctx.Process(target=_drive_in_child, args=(s, ready, go_event, shared_start, out))
+                for s in shares
+            ]
             for proc in procs:
                 proc.start()
+            for _ in procs:
+                await loop.run_in_executor(None, ready.get, True, CONNECT_TIMEOUT_S)
+            start_at = time.time() + 0.5
+            shared_start.value = start_at
+            go_event.set()
             drivers = [
                 loop.run_in_executor(None, out.get, True, config.duration_s + 600) for _ in procs
             ]
+        rec = Recorder(start_at=start_at)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         await _create_orders(rest, config, rec, start_at, ids)
         stats: list[DriverStats] = list(await asyncio.gather(*drivers))
-        if processes > 1:
-            for proc in procs:
-                proc.join(30)
+        for proc in procs:
+            proc.join(30)
         ended_at = time.time()
     finally:
         await rest.close()
@@ -493,6 +532,7 @@ def _report(
         for name, times in (
             ("assigned", s.assigned),
             ("at_pickup", s.at_pickup),
+            ("picked_up", s.picked_up),
             ("delivered", s.delivered),
         ):
             for order_id, at in times.items():
@@ -529,6 +569,6 @@ def _report(
         },
     )
     report["source"] = "remote"
-    report["payments"] = None  # settled on the server; not observable from the drivers
+    report["payments"] = None  # settled on the server (see its ledger); drivers do not see it
     report["eta_error_s"] = None  # offers carry no ETA
     return report

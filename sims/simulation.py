@@ -97,8 +97,10 @@ class Simulation:
         if self.elapsed >= self.config.duration_s - 1e-9:
             return True
         limit = self.config.max_orders
-        counts = self.rec.order_counts(self.now) if limit is not None else None
-        return counts is not None and counts["created"] >= limit and counts["delivered"] >= limit
+        if limit is None:
+            return False
+        counts = self.rec.order_counts(self.now)
+        return counts["created"] >= limit and counts["delivered"] + counts["cancelled"] >= limit
 
     def step(self, now: float, on_sample: OnSample | None = None) -> None:
         """Advance the world from the previous step to ``now``."""

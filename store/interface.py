@@ -216,11 +216,11 @@ class Store(Protocol):
         tenant_id: str,
         *,
         endpoint_id: str | None = None,
-        ordering_key: str | None = None,
+        ordering_keys: Sequence[str] | None = None,
         ok: bool | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
-        """The delivery log, newest first."""
+        """The delivery log, newest first; ``ordering_keys``: attempts of any of these keys."""
         ...
 
     # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------

@@ -515,18 +515,15 @@ class MemoryStore:
         tenant_id: str,
         *,
         endpoint_id: str | None = None,
-        ordering_key: str | None = None,
+        ordering_keys: Sequence[str] | None = None,
         ok: bool | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
         with self._lock:
-            found = query_log(
-                self._attempts,
-                tenant=tenant_id,
-                endpoint_id=endpoint_id,
-                ordering_key=ordering_key,
-                ok=ok,
-            )
+            found = query_log(self._attempts, tenant=tenant_id, endpoint_id=endpoint_id, ok=ok)
+        if ordering_keys is not None:
+            keys = set(ordering_keys)
+            found = [a for a in found if a.ordering_key in keys]
         return found[::-1][:limit]
 
     # -- ledger -------------------------------------------------------------------------

@@ -234,7 +234,7 @@ class PostgisWebhooks(PostgisBase):
         tenant_id: str,
         *,
         endpoint_id: str | None = None,
-        ordering_key: str | None = None,
+        ordering_keys: Sequence[str] | None = None,
         ok: bool | None = None,
         limit: int = 100,
     ) -> list[Attempt]:
@@ -242,12 +242,12 @@ class PostgisWebhooks(PostgisBase):
             rows = conn.execute(
                 f"SELECT {_ATTEMPT_COLS} FROM webhook_attempts WHERE tenant_id = %(tenant)s "
                 "AND (%(endpoint)s::text IS NULL OR endpoint_id = %(endpoint)s) "
-                "AND (%(key)s::text IS NULL OR ordering_key = %(key)s) "
+                "AND (%(keys)s::text[] IS NULL OR ordering_key = ANY(%(keys)s)) "
                 "AND (%(ok)s::boolean IS NULL OR ok = %(ok)s) ORDER BY id DESC LIMIT %(limit)s",
                 {
                     "tenant": tenant_id,
                     "endpoint": endpoint_id,
-                    "key": ordering_key,
+                    "keys": None if ordering_keys is None else list(ordering_keys),
                     "ok": ok,
                     "limit": limit,
                 },

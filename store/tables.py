@@ -302,6 +302,15 @@ sa.Index(
     None, webhook_outbox.c.endpoint_id, webhook_outbox.c.ordering_key, webhook_outbox.c.sequence
 )
 
+# The delivery worker's claim walks only undelivered rows, in queue order.
+sa.Index(
+    "ix_webhook_outbox_undelivered_heads",
+    webhook_outbox.c.endpoint_id,
+    webhook_outbox.c.ordering_key,
+    webhook_outbox.c.sequence,
+    postgresql_where=sa.text("delivered_at IS NULL"),
+)
+
 # A tenant's receivers (`orders.webhooks.Endpoint`). The secret is kept as is: signing needs it.
 webhook_endpoints = sa.Table(
     "webhook_endpoints",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -34,8 +37,16 @@ from orders.model import ProofKind, ProofOfDelivery
 
 router = APIRouter()
 
+T = TypeVar("T")
+
 DRIVER_TYPES = (OfferMessage, OrderMessage, EtaMessage)
 """What a driver hears about its courier (not its own positions or fence events)."""
+
+
+async def _off_loop_in_scaleout(scaleout: object, call: Callable[[], T]) -> T:
+    """Run ``call`` here, or on a thread in scale-out, where it makes blocking requests to the
+    shards (docs/scaling.md)."""
+    return call() if scaleout is None else await asyncio.to_thread(call)
 
 
 @router.websocket("/v1/ws/driver")
@@ -57,6 +68,9 @@ async def driver_socket(ws: WebSocket) -> None:
         claims.tenant, wakeup=writer.wakeup, accept=lambda m: isinstance(m, DRIVER_TYPES)
     )
     runtime.hub.set_topics(writer.sub, [("courier", claims.courier_id)])
+    scaleout = ws.app.state.scaleout
+    if scaleout is not None:  # its offers come from the shard that dispatches (docs/scaling.md)
+        await scaleout.watch_courier(writer.sub, claims.courier_id)
     task = asyncio.create_task(writer.run())
     runtime.metrics.inc("hexdispatch_ws_connections_total", endpoint="driver")
     try:
@@ -76,18 +90,20 @@ async def driver_socket(ws: WebSocket) -> None:
                     )
                     await writer.send(AckMessage(id=msg.id, results=results))
                 elif isinstance(msg, AcceptMessage | RejectMessage):
-                    reply = runtime.answer_offer(
+                    answer = functools.partial(
+                        runtime.answer_offer,
                         claims.tenant,
                         claims.courier_id,
                         msg.offer_id,
                         accept=isinstance(msg, AcceptMessage),
                         id=msg.id,
                     )
-                    await writer.send(reply)
+                    await writer.send(await _off_loop_in_scaleout(scaleout, answer))
                 elif isinstance(msg, PickUpMessage):
-                    order = order_flow.pick_up(
-                        runtime, claims.tenant, msg.order_id, claims.courier_id
+                    pick_up = functools.partial(
+                        order_flow.pick_up, runtime, claims.tenant, msg.order_id, claims.courier_id
                     )
+                    order = await _off_loop_in_scaleout(scaleout, pick_up)
                     await writer.send(
                         OrderAckMessage(action="pick_up", order=order_message(order), id=msg.id)
                     )
@@ -95,9 +111,15 @@ async def driver_socket(ws: WebSocket) -> None:
                     proof = ProofOfDelivery(
                         ProofKind(msg.proof.kind), msg.proof.reference, msg.proof.pin
                     )
-                    order = order_flow.deliver(
-                        runtime, claims.tenant, msg.order_id, claims.courier_id, proof
+                    deliver = functools.partial(
+                        order_flow.deliver,
+                        runtime,
+                        claims.tenant,
+                        msg.order_id,
+                        claims.courier_id,
+                        proof,
                     )
+                    order = await _off_loop_in_scaleout(scaleout, deliver)
                     await writer.send(
                         OrderAckMessage(action="deliver", order=order_message(order), id=msg.id)
                     )
@@ -119,6 +141,8 @@ async def driver_socket(ws: WebSocket) -> None:
         return
     finally:
         runtime.hub.unsubscribe(writer.sub)
+        if scaleout is not None:
+            await scaleout.unwatch(writer.sub)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

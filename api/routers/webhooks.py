@@ -103,11 +103,16 @@ def list_deliveries(
     status: Literal["succeeded", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """The delivery log, newest first: one row per attempt."""
+    """The delivery log, newest first: one row per attempt; ``order_id`` selects the order's
+    events and its payments' events."""
+    keys = None
+    if order_id is not None:
+        intents = runtime.store.payments_of_order(tenant.id, order_id)
+        keys = [f"order:{order_id}", *(f"payment:{i.id}" for i in intents)]
     attempts = runtime.store.webhook_attempts(
         tenant.id,
         endpoint_id=endpoint_id,
-        ordering_key=None if order_id is None else f"order:{order_id}",
+        ordering_keys=keys,
         ok=None if status is None else status == "succeeded",
         limit=limit,
     )

@@ -79,6 +79,13 @@ def test_pings_refresh_etas_on_the_drivers_stream(
     picked = client.post(f"/v1/orders/{order_id}/pick_up", headers=a)
     assert picked.status_code == 200 and picked.json()["state"] == "picked_up"
     assert runtime.etas.flush() == 0
+    # The route changed (picked up): the next ping refreshes at once, throttle or not.
+    runtime.etas.threshold_s = 0.0
+    clock.now += 1
+    _ping(client, tenant_a, clock, *PICKUP)
+    assert runtime.etas.flush() == 1
+    events = client.get(f"/v1/orders/{order_id}/events", headers=a).json()["events"]
+    assert events[-1]["type"] == "order.eta_updated" and events[-1]["to_state"] == "picked_up"
     order = client.get(f"/v1/orders/{order_id}", headers=a).json()
     assert order["state"] == "picked_up"
 

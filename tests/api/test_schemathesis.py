@@ -32,7 +32,16 @@ def _real_ids(client: TestClient, t: Tenant, clock: Clock) -> dict[str, str]:
     point = {"type": "Point", "coordinates": [36.82, -1.29]}
     order = client.post("/v1/orders", json={"pickup": point, "dropoff": point}, headers=t.auth)
     offers = client.post("/v1/dispatch/run", headers=t.auth).json()["offers"]
+    payment = client.post(
+        f"/v1/orders/{order.json()['id']}/payments", json={"method": "card"}, headers=t.auth
+    ).json()
+    endpoint = client.post(
+        "/v1/webhooks/endpoints", json={"url": "https://example.com/hook"}, headers=t.auth
+    ).json()
     return {
+        "payment_id": payment["id"],
+        "endpoint_id": endpoint["id"],
+        "provider": "card_sandbox",
         "courier_id": "c1",
         "fence_id": fence["id"],
         "order_id": order.json()["id"],

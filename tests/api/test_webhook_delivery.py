@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import Settings
 from api.webhook_worker import WebhookWorker
 from orders.webhooks import RetryPolicy
 from store.interface import Store
@@ -168,3 +171,23 @@ def test_endpoint_registration_is_validated_and_deletable(
     path = f"/v1/webhooks/endpoints/{made['id']}"
     assert client.delete(path, headers=tenant_a.auth).status_code == 204
     assert client.get(path, headers=tenant_a.auth).status_code == 404
+
+
+def test_the_app_lifespan_runs_the_worker_when_enabled(api_store: Store, tenant_a: Tenant) -> None:
+    receiver = Receiver(SECRET, time.time)
+    receiver.start()
+    try:
+        settings = Settings(
+            token_secret="k" * 40, dispatch_auto=False, webhook_delivery=True, webhook_poll_s=0.05
+        )
+        with TestClient(create_app(settings, store=api_store)) as client:
+            _setup(client, tenant_a, receiver.url)
+            order = client.post("/v1/orders", json=ORDER, headers=tenant_a.auth).json()
+            deadline = time.monotonic() + 20
+            while not receiver.delivered() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        (body,) = receiver.delivered()
+        assert body["type"] == "order.created" and body["data"]["order_id"] == order["id"]
+        assert all(r.signature_ok for r in receiver.received)
+    finally:
+        receiver.stop()

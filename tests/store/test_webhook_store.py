@@ -19,6 +19,7 @@ from orders.webhooks import (
     new_endpoint,
     record_attempt,
 )
+from payments.intents import PaymentMethod, create_intent
 from store.errors import AlreadyExists, NotFound
 from store.interface import Store
 from tests.store.conftest import new_order, square
@@ -127,7 +128,8 @@ def test_claims_keep_order_per_key_and_lease(store: Store, tenant: str) -> None:
     assert [(a.number, a.ok) for a in log] == [(2, True), (1, False), (1, True)]
     assert log[1].status_code == 503 and log[1].next_attempt_at == retry_at
     assert store.webhook_attempts(tenant, ok=False) == [log[1]]
-    assert store.webhook_attempts(tenant, ordering_key="order:nope") == []
+    assert store.webhook_attempts(tenant, ordering_keys=["order:nope"]) == []
+    assert len(store.webhook_attempts(tenant, ordering_keys=[f"order:{order.id}", "x"])) == 3
     assert store.get_webhook_endpoint(tenant, "ep").consecutive_failures == 0
 
 
@@ -175,3 +177,18 @@ def test_concurrent_claims_never_hand_out_a_message_twice(store: Store, tenant: 
     with ThreadPoolExecutor(4) as pool:
         claimed = [i for ids in pool.map(lambda _: claim(), range(4)) for i in ids]
     assert len(claimed) == len(set(claimed)) == 20
+
+
+def test_payment_events_fan_out_keyed_by_intent(store: Store, tenant: str) -> None:
+    _register(store, tenant, "pay", ["payment.*"])
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    created = create_intent(
+        order, PaymentMethod.CASH_ON_DELIVERY, "cash", intent_id="pay-1", at=1500.0
+    )
+    store.save_payment(created)
+    (message,) = store.pending_outbox(tenant)
+    assert (message.endpoint_id, message.event_type, message.ordering_key) == (
+        "pay",
+        "payment.pending",
+        "payment:pay-1",
+    )

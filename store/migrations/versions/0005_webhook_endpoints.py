@@ -1,4 +1,5 @@
-"""Webhook endpoints (per tenant, with their health) and the delivery log.
+"""Webhook endpoints (per tenant, with their health), the delivery log, and an index of the
+outbox's undelivered queue heads.
 
 Revision ID: 0005
 Revises: 0004
@@ -16,6 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_webhook_outbox_undelivered_heads",
+        "webhook_outbox",
+        ["endpoint_id", "ordering_key", "sequence"],
+        postgresql_where=sa.text("delivered_at IS NULL"),
+    )
     op.create_table(
         "webhook_endpoints",
         sa.Column("id", sa.Text(), nullable=False),
@@ -56,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_outbox_undelivered_heads", table_name="webhook_outbox")
     op.drop_index(op.f("ix_webhook_attempts_tenant_id_endpoint_id"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index(op.f("ix_webhook_endpoints_tenant_id"), table_name="webhook_endpoints")
