@@ -71,29 +71,41 @@ def _indexed(geom: FenceGeometry) -> Geofence:
 class _Track:
     """One courier's positions as appended chunks of (ts, lat, lng) columns, newest kept."""
 
-    __slots__ = ("cap", "chunks", "size")
+    __slots__ = ("cap", "chunks", "merged", "size")
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.chunks: list[npt.NDArray[np.float64]] = []
+        self.merged = 0  # chunks[:merged] are merged runs; later ones as appended
         self.size = 0
 
     def append(self, rows: npt.NDArray[np.float64]) -> None:
         """Add rows; beyond ``cap`` the oldest positions (by ts) are forgotten."""
         self.chunks.append(rows)
         self.size += rows.shape[0]
+        # On the ping path: trimming sorts the whole track, so it waits for a quarter of the cap
+        # in excess (`window` trims exactly), and the chunks appended since the last merge are
+        # merged by 64 (not one array object per ping, and no copy of the whole track).
+        if self.size > self.cap + self.cap // 4:
+            self._trim()
+        elif len(self.chunks) - self.merged >= 64:
+            self.chunks[self.merged :] = [np.concatenate(self.chunks[self.merged :])]
+            self.merged += 1
+
+    def _trim(self) -> None:
+        rows = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
         if self.size > self.cap:
-            rows = np.concatenate(self.chunks)
             rows = rows[np.argsort(rows[:, 0], kind="stable")][-self.cap :]
-            self.chunks = [rows]
-            self.size = rows.shape[0]
+        self.chunks = [rows]
+        self.merged = 1
+        self.size = rows.shape[0]
 
     def window(self, start: float, end: float) -> npt.NDArray[np.float64]:
         """Rows ``[ts, lat, lng]`` with ``start <= ts <= end``, time-ordered."""
         if not self.chunks:
             return np.empty((0, 3))
-        rows = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
-        self.chunks = [rows]
+        self._trim()
+        rows = self.chunks[0]
         rows = rows[(rows[:, 0] >= start) & (rows[:, 0] <= end)]
         return rows[np.argsort(rows[:, 0], kind="stable")]
 
