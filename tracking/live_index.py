@@ -231,8 +231,18 @@ class LiveIndex:
         self._capacity[rows] = 1
         self._load[rows] = 0
         self._skills[rows] = _NO_SKILLS
-        self._idle_since[rows] = np.nan
+        # A courier appears idle (the default status): idle from now, for dispatch's fairness.
+        self._idle_since[rows] = self._clock()
         return rows
+
+    def _write(self, name: str, rows: IntArray, values: npt.NDArray[Any], idle_given: bool) -> None:
+        """Write one attribute column; a status change also moves ``idle_since`` (set when a
+        courier becomes idle, cleared when it stops being idle) unless the caller gave it."""
+        if name == "status" and not idle_given and rows.size:
+            became = (values == IDLE) & (self._status[rows] != IDLE)
+            self._idle_since[rows[became]] = self._clock()
+            self._idle_since[rows[values != IDLE]] = np.nan
+        getattr(self, f"_{name}")[rows] = values
 
     def _live_cells(self) -> tuple[IntArray, IntArray]:
         rows = np.flatnonzero(
@@ -333,8 +343,9 @@ class LiveIndex:
             getattr(self, f"_{name}")[row] = math.nan if value is None else float(value)
         if len(attrs) > sum(1 for name in _DEVICE if name in attrs):
             courier = {k: v for k, v in attrs.items() if k not in _DEVICE}
-            for name, col in self._one(courier).items():
-                getattr(self, f"_{name}")[row] = col.values[0]
+            cols = self._one(courier)
+            for name, col in cols.items():
+                self._write(name, np.array([row]), col.values[:1], "idle_since" in cols)
         rows = np.array([row])
         if cell != old_cell:
             self._move(rows, np.array([old_cell]), np.array([cell]))
@@ -536,7 +547,7 @@ class LiveIndex:
         new_cells = self._place(it, r, b)
         for name, col in b.cols.items():
             sel = col.present[it]
-            getattr(self, f"_{name}")[r[sel]] = col.values[it[sel]]
+            self._write(name, r[sel], col.values[it[sel]], "idle_since" in b.cols)
         if not len(self.fences):
             return codes, []
         obs = Observation(
@@ -627,7 +638,9 @@ class LiveIndex:
                 # the last value a chain sets wins, as it would ping by ping
                 ch = chain[pos]
                 pos = pos[np.r_[ch[1:] != ch[:-1], True]]
-                getattr(self, f"_{name}")[chain_rows[chain[pos]]] = col.values[order[pos]]
+                self._write(
+                    name, chain_rows[chain[pos]], col.values[order[pos]], "idle_since" in b.cols
+                )
         events: list[FenceEvent] = []
         if len(self.fences):
             events = self._chain_fence_events(
@@ -688,8 +701,9 @@ class LiveIndex:
             if name in _DEVICE:
                 raise InvalidAttribute(name, attrs[name], "comes with a ping, not set_attrs")
         self._check_attrs(attrs)
-        for name, col in self._one(attrs).items():
-            getattr(self, f"_{name}")[row] = col.values[0]
+        cols = self._one(attrs)
+        for name, col in cols.items():
+            self._write(name, np.array([row]), col.values[:1], "idle_since" in cols)
 
     def get(self, courier_id: Hashable) -> CourierState:
         """A snapshot of one courier (`UnknownCourier` when absent)."""

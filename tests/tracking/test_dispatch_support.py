@@ -69,7 +69,8 @@ def test_skills_and_idle_since_through_every_write_path() -> None:
     )
     assert batch.reasons == [None, None, Reason.INVALID_ATTRIBUTE]
     assert index.get("b").skills == frozenset({"alcohol", "cold"})
-    assert index.get("c").skills == frozenset() and index.get("c").idle_since is None
+    # No idle_since given: a courier that appears idle is idle from the index's now.
+    assert index.get("c").skills == frozenset() and index.get("c").idle_since == NOW
     index.upsert_many(["b", "c"], [0.0, 0.0], [0.001, 0.002], NOW + 1, skills={"x"})
     assert index.get("b").skills == index.get("c").skills == frozenset({"x"})
     # Attributes not given stay as they were.
@@ -80,3 +81,21 @@ def test_skills_and_idle_since_through_every_write_path() -> None:
     with pytest.raises(InvalidAttribute):
         index.set_attrs("a", idle_since="yesterday")
     assert index.get("a").skills == frozenset({"cold"})
+
+
+def test_idle_since_follows_status_changes_unless_given() -> None:
+    clock = [NOW]
+    index = LiveIndex(clock=lambda: clock[0])
+    index.upsert("a", 0.0, 0.0, NOW, status="busy")
+    index.upsert_many(["b", "c"], [0.0, 0.0], [0.001, 0.002], NOW, status=["idle", "busy"])
+    assert [index.get(c).idle_since for c in "abc"] == [None, NOW, None]
+    clock[0] = NOW + 90
+    # Becoming idle stamps the time; staying idle keeps the first stamp; leaving clears it.
+    index.set_attrs("a", status="idle")
+    index.upsert_many(["b", "c"], [0.0, 0.0], [0.001, 0.002], NOW + 90, status="idle")
+    assert [index.get(c).idle_since for c in "abc"] == [NOW + 90, NOW, NOW + 90]
+    index.set_attrs("b", status="busy")
+    assert index.get("b").idle_since is None
+    # Given explicitly, idle_since wins over the stamp.
+    index.set_attrs("b", status="idle", idle_since=NOW - 30)
+    assert index.get("b").idle_since == NOW - 30
