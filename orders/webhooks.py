@@ -172,6 +172,9 @@ def outbox_for_events(
     eps = list(endpoints)
     out: list[OutboxMessage] = []
     for e in events:
+        subs = [ep for ep in eps if ep.tenant == e.tenant and subscribed(ep, e.kind)]
+        if not subs:  # no payload or body built: most tenants subscribe to few event types
+            continue
         out += outbox_for(
             tenant=e.tenant,
             event_type=e.kind,
@@ -179,7 +182,7 @@ def outbox_for_events(
             sequence=e.seq,
             data=e.payload(),
             at=e.at,
-            endpoints=eps,
+            endpoints=subs,
         )
     return out
 
