@@ -211,7 +211,11 @@ class Route:
         if self.max_stops is not None and len(self.nodes) + len(item.nodes) > self.max_stops:
             return NO_INSERTION
         q = item.amount
-        fits = [r >= q[0] for r in self.room[0]]
+        if not self.room:
+            # No capacity dimension: every position has room.
+            fits = [True] * (len(self.nodes) + 1)
+        else:
+            fits = [r >= q[0] for r in self.room[0]]
         for column, x in zip(self.room[1:], q[1:], strict=True):
             fits = [f and r >= x for f, r in zip(fits, column, strict=True)]
         if item.kind == "shipment":

@@ -2,17 +2,19 @@ import math
 import random
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.distance_annealing import anneal_distance
-from routing.feasibility import route_violations
+from routing.feasibility import check_solution, route_violations
 from routing.insertion import Item, Network, Route
-from routing.model import Problem
+from routing.model import Job, Problem, Shipment, Stop, Vehicle
 from routing.route_elimination import eliminate_routes
 from routing.schedule import build_route
-from routing.solver import _visits
+from routing.solver import _visits, solve
+from routing.travel_time import EuclideanTravelTime
 from tests.routing.random_problems import random_problem
 
 
@@ -129,13 +131,13 @@ def test_elimination_merges_routes_that_fit_in_one() -> None:
     # Roomy vehicles, wide windows: the items of four routes fit on one vehicle.
     problem = random_problem(3, shipments=4, jobs=0, vehicles=4)
     wide = Problem(
-        vehicles=tuple(type(v)(v.id, 0, 0, (100.0, 100.0), (0.0, 1e5)) for v in problem.vehicles),
+        vehicles=tuple(Vehicle(v.id, 0, 0, (100.0, 100.0), (0.0, 1e5)) for v in problem.vehicles),
         travel=problem.travel,
         shipments=tuple(
-            type(s)(
+            Shipment(
                 s.id,
-                type(s.pickup)(s.pickup.location),
-                type(s.delivery)(s.delivery.location),
+                Stop(s.pickup.location),
+                Stop(s.delivery.location),
                 s.amount,
             )
             for s in problem.shipments
@@ -146,3 +148,15 @@ def test_elimination_merges_routes_that_fit_in_one() -> None:
     fewer = eliminate_routes(net, start, time.monotonic() + 5.0, seed=1)
     assert len(fewer) == 1
     assert _served(fewer) == _served(start)
+
+
+def test_problem_without_capacity_dimensions_is_routed() -> None:
+    xs = np.arange(5, dtype=np.float64) * 10.0
+    travel = EuclideanTravelTime().matrix(np.zeros(5), xs)
+    fleet = (Vehicle("a", 0, 0, (), (0.0, 1000.0)), Vehicle("b", 0, 0, (), (0.0, 1000.0)))
+    jobs = (Job("j1", Stop(1), ()), Job("j2", Stop(3), ()))
+    problem = Problem(fleet, travel, (Shipment("s", Stop(2), Stop(4), ()),), jobs)
+    solution = solve(problem, time_limit_s=0.5)
+    assert check_solution(problem, solution) == []
+    assert solution.unassigned == ()
+    assert solution.vehicles_used == 1
