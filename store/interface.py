@@ -160,6 +160,16 @@ class Store(Protocol):
         """In ``seq`` order."""
         ...
 
+    def pin_failures(self, tenant_id: str, order_id: str) -> int:
+        """Wrong delivery PINs counted for the order (`orders.pin_attempts`). Raises `NotFound`."""
+        ...
+
+    def count_pin_failure(self, tenant_id: str, order_id: str) -> int:
+        """Count one wrong PIN, atomically (API workers share the count); returns the new count.
+
+        Raises `NotFound`."""
+        ...
+
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         """Undelivered webhook messages of a tenant, in the order they were written.
 

@@ -119,6 +119,7 @@ class MemoryStore:
         self._orders: dict[str, Order] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._events: dict[str, list[OrderEvent]] = {}
+        self._pin_failures: dict[str, int] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._undelivered: dict[str, OutboxMessage] = {}
         self._deliveries: dict[str, DeliveryState] = {}
@@ -413,6 +414,17 @@ class MemoryStore:
         with self._lock:
             self.get_order(tenant_id, order_id)
             return list(self._events[order_id])
+
+    def pin_failures(self, tenant_id: str, order_id: str) -> int:
+        with self._lock:
+            self.get_order(tenant_id, order_id)
+            return self._pin_failures.get(order_id, 0)
+
+    def count_pin_failure(self, tenant_id: str, order_id: str) -> int:
+        with self._lock:
+            failures = self.pin_failures(tenant_id, order_id) + 1
+            self._pin_failures[order_id] = failures
+            return failures
 
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._lock:
