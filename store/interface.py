@@ -233,6 +233,16 @@ class Store(Protocol):
         """The delivery log, newest first; ``ordering_keys``: attempts of any of these keys."""
         ...
 
+    def prune_webhook_history(
+        self, older_than_s: float, *, now: float | None = None
+    ) -> tuple[int, int]:
+        """Retention: delete outbox messages delivered more than ``older_than_s`` before
+        ``now`` (default: the wall clock) and delivery-log attempts made before then.
+
+        Undelivered messages are kept whatever their age. Returns ``(messages, attempts)``
+        deleted."""
+        ...
+
     # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------
     def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
         """Post entries all or nothing; return how many were new.

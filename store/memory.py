@@ -526,6 +526,24 @@ class MemoryStore:
             found = [a for a in found if a.ordering_key in keys]
         return found[::-1][:limit]
 
+    def prune_webhook_history(
+        self, older_than_s: float, *, now: float | None = None
+    ) -> tuple[int, int]:
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._lock:
+            old = [
+                mid
+                for mid, state in self._deliveries.items()
+                if state.delivered_at is not None and state.delivered_at < cutoff
+            ]
+            for mid in old:
+                del self._deliveries[mid]
+                self._outbox.pop(mid, None)
+            kept = [a for a in self._attempts if a.at >= cutoff]
+            pruned = len(self._attempts) - len(kept)
+            self._attempts = kept
+        return len(old), pruned
+
     # -- ledger -------------------------------------------------------------------------
     def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:
         entries = list(entries)
