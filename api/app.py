@@ -67,6 +67,7 @@ def _start_webhook_worker(
         policy=RetryPolicy(disable_after=settings.webhook_disable_after),
         timeout_s=settings.webhook_timeout_s,
         poll_s=settings.webhook_poll_s,
+        allow_private_hosts=settings.webhook_allow_private_hosts,
     )
     return worker, asyncio.create_task(worker.run(), name="webhook-delivery")
 

@@ -86,16 +86,19 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target Alembic revis
 def db_prune(
     older_than: str = typer.Option(..., "--older-than", help="Retention, e.g. 30d."),
 ) -> None:
-    """Drop courier-position day partitions entirely older than the retention."""
+    """Drop courier-position day partitions entirely older than the retention, and delivered
+    webhook messages and delivery-log attempts older than it."""
     from store.postgis import PostgisStore
 
     seconds = parse_duration(older_than)
     store = PostgisStore(_database_url(), pool_size=1, start_flusher=False)
     try:
         dropped = store.prune_positions(seconds)
+        messages, attempts = store.prune_webhook_history(seconds)
     finally:
         store.close()
     typer.echo(f"dropped {len(dropped)} partition(s){': ' if dropped else ''}{', '.join(dropped)}")
+    typer.echo(f"deleted {messages} delivered webhook message(s), {attempts} attempt(s)")
 
 
 @app.command()

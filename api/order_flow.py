@@ -16,6 +16,7 @@ from geo.distance import great_circle_m
 from orders import lifecycle
 from orders.errors import ProofOfDeliveryRejected
 from orders.model import Actor, Order, OrderState, ProofKind, ProofOfDelivery
+from orders.pin_attempts import check_pin_attempts
 from payments import settlement
 from payments.intents import PaymentIntent, PaymentResult
 from payments.ledger import JournalEntry
@@ -124,12 +125,14 @@ def deliver(
     proof: ProofOfDelivery,
     actor: Actor | None = None,
 ) -> Order:
-    """Hand over with proof (``picked_up -> delivered``); wrong PINs are counted per order and
-    lock it after ``settings.pin_max_failures`` (`orders.errors.PinLocked`)."""
+    """Hand over with proof (``picked_up -> delivered``); wrong PINs are counted per order in
+    the store (so every API worker sees them) and lock it after ``settings.pin_max_failures``
+    (`orders.errors.PinLocked`)."""
 
     def decide(order: Order) -> lifecycle.Transition:
         if proof.kind is ProofKind.PIN:
-            runtime.pins.check(order.id)
+            failures = runtime.store.pin_failures(tenant_id, order.id)
+            check_pin_attempts(order.id, failures, runtime.settings.pin_max_failures)
         try:
             return lifecycle.deliver(
                 order,
@@ -141,12 +144,10 @@ def deliver(
             )
         except ProofOfDeliveryRejected as exc:
             if exc.field == "pin":
-                runtime.pins.failed(order.id)
+                runtime.store.count_pin_failure(tenant_id, order.id)
             raise
 
-    stored = apply(runtime, tenant_id, order_id, decide)
-    runtime.pins.forget(order_id)
-    return stored
+    return apply(runtime, tenant_id, order_id, decide)
 
 
 def fail(runtime: Runtime, tenant_id: str, order_id: str, reason: str, actor: Actor) -> Order:

@@ -32,7 +32,6 @@ from api.settings import Settings
 from geo.cells import cell_of, cells_of_valid, check_resolution, parent_cells, polygon_cover
 from geo.errors import InvalidParameter
 from orders.model import Order
-from orders.pin_attempts import PinAttempts
 from payments.providers import bundled
 from store.errors import NotFound
 from store.interface import Store
@@ -173,8 +172,6 @@ class Runtime:
         """Websocket pings go through here: one index update per batch of messages."""
         self.frames = FrameEncoder()
         """Console delta frames: each published message encoded once for every console."""
-        self.pins = PinAttempts(settings.pin_max_failures)
-        """Wrong delivery PINs per order (`api.order_flow.deliver`)."""
         self.providers = bundled(settings.payment_callback_secret.get_secret_value(), clock)
         """Payment providers by name: the bundled sandboxes (`api.payment_flow`)."""
         self.etas = EtaRefresher(

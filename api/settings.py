@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     webhook_delivery: bool = False
     """Run the webhook delivery worker in the server (`hexdispatch serve` turns it on; tests
     drive `api.webhook_worker.WebhookWorker` themselves, with their own clock)."""
+    webhook_allow_private_hosts: bool = False
+    """Let webhook URLs point at loopback / private / link-local hosts (SSRF guard off: local
+    development and tests with a loopback receiver only)."""
     webhook_poll_s: float = Field(default=1.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_disable_after: int = Field(default=100, ge=1)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import httpx2
 
+from api.webhook_targets import target_refusal
 from orders.webhooks import (
     Attempt,
     Claimed,
@@ -48,6 +49,9 @@ class WebhookWorker:
     batch, lease_s, concurrency, timeout_s, poll_s
         Messages claimed per pass; how long a claimed message is hidden from other workers;
         endpoints served at once; per-request timeout; idle wait between passes.
+    allow_private_hosts
+        Send to loopback / private hosts too; otherwise each URL is resolved again before a
+        send (`api.webhook_targets`) and a refused one is a failed attempt.
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class WebhookWorker:
         concurrency: int = 8,
         timeout_s: float = 10.0,
         poll_s: float = 1.0,
+        allow_private_hosts: bool = False,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -74,6 +79,7 @@ class WebhookWorker:
         self.lease_s = lease_s
         self.timeout_s = timeout_s
         self.poll_s = poll_s
+        self.allow_private_hosts = allow_private_hosts
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> list[Attempt]:
@@ -120,6 +126,12 @@ class WebhookWorker:
             return made
 
     async def _send(self, request: WebhookRequest) -> SendResult:
+        # Registration checked the URL, but its host may resolve elsewhere by now.
+        refusal = await asyncio.to_thread(
+            target_refusal, request.url, allow_private_hosts=self.allow_private_hosts
+        )
+        if refusal is not None:
+            return SendResult(None, f"refused: url {refusal}")
         try:
             response = await self.client.post(
                 request.url,

@@ -110,6 +110,13 @@ class InvalidWebhookEndpoint(InvalidFields):
     what = "webhook endpoint"
 
 
+class UnsafeWebhookUrl(InvalidWebhookEndpoint):
+    """A webhook URL that points into the server's own network (SSRF), or is not http(s)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__([("url", url, reason)])
+
+
 class ConcurrentUpdate(OrdersError):
     """A write based on a stale version (someone else changed the record first).
 

@@ -1,48 +1,26 @@
 """Wrong-PIN limits at delivery: a few guesses per order, then the PIN is locked.
 
 A 4-8 digit PIN is guessable by brute force whatever its hash, so the number of wrong PINs per
-order is bounded; after ``max_failures`` the order can only be delivered once a dispatcher
-unlocks it (`PinAttempts.forget`) or it is failed and returned.
+order is bounded; after ``max_failures`` the order can only be failed and returned. The count
+is kept by the store (one counter per order, shared by every API worker); this is the rule.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from orders.errors import PinLocked
 
 
-class PinAttempts:
-    """Wrong-PIN counts per order (bounded: the oldest counts are forgotten beyond
-    ``max_tracked`` orders).
+def check_pin_attempts(order_id: str, failures: int, max_failures: int) -> None:
+    """Raise `PinLocked` when the order has no PIN attempts left.
 
     Parameters
     ----------
+    order_id
+        The order being delivered.
+    failures
+        Wrong PINs counted for it so far.
     max_failures
-        Wrong PINs after which an order's PIN is locked.
-    max_tracked
-        Orders whose counts are kept at most.
+        Wrong PINs after which the PIN is locked.
     """
-
-    def __init__(self, max_failures: int = 5, *, max_tracked: int = 100_000) -> None:
-        self.max_failures = max_failures
-        self.max_tracked = max_tracked
-        self._failures: OrderedDict[str, int] = OrderedDict()
-
-    def check(self, order_id: str) -> None:
-        """Raise `PinLocked` when the order has no PIN attempts left."""
-        failures = self._failures.get(order_id, 0)
-        if failures >= self.max_failures:
-            raise PinLocked(order_id, failures)
-
-    def failed(self, order_id: str) -> int:
-        """Count one wrong PIN; returns the attempts left."""
-        failures = self._failures.pop(order_id, 0) + 1
-        self._failures[order_id] = failures
-        while len(self._failures) > self.max_tracked:
-            self._failures.popitem(last=False)
-        return max(0, self.max_failures - failures)
-
-    def forget(self, order_id: str) -> None:
-        """Drop the order's count (delivered, or unlocked by a dispatcher)."""
-        self._failures.pop(order_id, None)
+    if failures >= max_failures:
+        raise PinLocked(order_id, failures)

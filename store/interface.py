@@ -160,6 +160,16 @@ class Store(Protocol):
         """In ``seq`` order."""
         ...
 
+    def pin_failures(self, tenant_id: str, order_id: str) -> int:
+        """Wrong delivery PINs counted for the order (`orders.pin_attempts`). Raises `NotFound`."""
+        ...
+
+    def count_pin_failure(self, tenant_id: str, order_id: str) -> int:
+        """Count one wrong PIN, atomically (API workers share the count); returns the new count.
+
+        Raises `NotFound`."""
+        ...
+
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         """Undelivered webhook messages of a tenant, in the order they were written.
 
@@ -221,6 +231,16 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[Attempt]:
         """The delivery log, newest first; ``ordering_keys``: attempts of any of these keys."""
+        ...
+
+    def prune_webhook_history(
+        self, older_than_s: float, *, now: float | None = None
+    ) -> tuple[int, int]:
+        """Retention: delete outbox messages delivered more than ``older_than_s`` before
+        ``now`` (default: the wall clock) and delivery-log attempts made before then.
+
+        Undelivered messages are kept whatever their age. Returns ``(messages, attempts)``
+        deleted."""
         ...
 
     # -- ledger (records are `payments.ledger.JournalEntry`) -----------------------------

@@ -131,6 +131,7 @@ class MemoryStore:
         self._orders: dict[str, Order] = {}
         self._idempotency: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._events: dict[str, list[OrderEvent]] = {}
+        self._pin_failures: dict[str, int] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._undelivered: dict[str, OutboxMessage] = {}
         self._deliveries: dict[str, DeliveryState] = {}
@@ -429,6 +430,17 @@ class MemoryStore:
             self.get_order(tenant_id, order_id)
             return list(self._events[order_id])
 
+    def pin_failures(self, tenant_id: str, order_id: str) -> int:
+        with self._lock:
+            self.get_order(tenant_id, order_id)
+            return self._pin_failures.get(order_id, 0)
+
+    def count_pin_failure(self, tenant_id: str, order_id: str) -> int:
+        with self._lock:
+            failures = self.pin_failures(tenant_id, order_id) + 1
+            self._pin_failures[order_id] = failures
+            return failures
+
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._lock:
             return [m for m in self._undelivered.values() if m.tenant == tenant_id]
@@ -528,6 +540,24 @@ class MemoryStore:
             keys = set(ordering_keys)
             found = [a for a in found if a.ordering_key in keys]
         return found[::-1][:limit]
+
+    def prune_webhook_history(
+        self, older_than_s: float, *, now: float | None = None
+    ) -> tuple[int, int]:
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._lock:
+            old = [
+                mid
+                for mid, state in self._deliveries.items()
+                if state.delivered_at is not None and state.delivered_at < cutoff
+            ]
+            for mid in old:
+                del self._deliveries[mid]
+                self._outbox.pop(mid, None)
+            kept = [a for a in self._attempts if a.at >= cutoff]
+            pruned = len(self._attempts) - len(kept)
+            self._attempts = kept
+        return len(old), pruned
 
     # -- ledger -------------------------------------------------------------------------
     def post_journal_entries(self, entries: Sequence[JournalEntry]) -> int:

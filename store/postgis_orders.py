@@ -246,6 +246,30 @@ class PostgisOrders(PostgisPayments):
             )
         return _order(row)
 
+    def pin_failures(self, tenant_id: str, order_id: str) -> int:
+        with self._tx(tenant_id) as conn:
+            row = self._one(
+                conn,
+                "SELECT pin_failures FROM orders WHERE id = %s AND tenant_id = %s",
+                (order_id, tenant_id),
+                "order",
+                order_id,
+            )
+        return int(row[0])
+
+    def count_pin_failure(self, tenant_id: str, order_id: str) -> int:
+        # One UPDATE: concurrent wrong PINs from several API workers each count.
+        with self._tx(tenant_id) as conn:
+            row = self._one(
+                conn,
+                "UPDATE orders SET pin_failures = pin_failures + 1 "
+                "WHERE id = %s AND tenant_id = %s RETURNING pin_failures",
+                (order_id, tenant_id),
+                "order",
+                order_id,
+            )
+        return int(row[0])
+
     def list_orders(
         self, tenant_id: str, *, state: OrderState | None = None, limit: int = 100
     ) -> list[Order]:

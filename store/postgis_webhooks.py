@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -253,3 +254,16 @@ class PostgisWebhooks(PostgisBase):
                 },
             ).fetchall()
         return [_attempt(r) for r in rows]
+
+    def prune_webhook_history(
+        self, older_than_s: float, *, now: float | None = None
+    ) -> tuple[int, int]:
+        cutoff = to_datetime((time.time() if now is None else now) - older_than_s)
+        with self._tx() as conn:
+            messages = conn.execute(
+                "DELETE FROM webhook_outbox WHERE delivered_at < %s", (cutoff,)
+            ).rowcount
+            attempts = conn.execute(
+                "DELETE FROM webhook_attempts WHERE at < %s", (cutoff,)
+            ).rowcount
+        return messages, attempts

@@ -128,6 +128,8 @@ orders = sa.Table(
     sa.Column("pickup_eta", sa.DateTime(timezone=True)),
     sa.Column("dropoff_eta", sa.DateTime(timezone=True)),
     sa.Column("pin_hash", sa.Text),
+    # Wrong delivery PINs (`orders.pin_attempts`): one counter all API workers share.
+    sa.Column("pin_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("proof_kind", sa.Text),
     sa.Column("proof_reference", sa.Text),
     sa.Column("reason", sa.Text),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, TenantDep
+from api.webhook_targets import check_webhook_url
 from orders.webhooks import Attempt, Endpoint, new_endpoint
 
 router = APIRouter(tags=["webhooks"])
@@ -65,6 +66,8 @@ def create_endpoint(body: EndpointIn, tenant: TenantDep, runtime: RuntimeDep) ->
     endpoint = new_endpoint(
         "whe_" + secrets.token_urlsafe(12), tenant.id, body.url, secret, body.event_types
     )
+    allow = runtime.settings.webhook_allow_private_hosts
+    check_webhook_url(endpoint.url, allow_private_hosts=allow)
     stored = runtime.store.create_webhook_endpoint(endpoint)
     return _endpoint_view(stored) | {"secret": secret}
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import Settings
 from payments.ledger import AccountKind, balances, totals_per_currency
 from store.interface import Store
-from tests.api.conftest import NAIROBI, Clock, Tenant
+from store.postgis import PostgisStore
+from tests.api.conftest import NAIROBI, Clock, Tenant, make_tenant
+from tests.store.conftest import reset_database
 
 ORDER = {
     "pickup": {"type": "Point", "coordinates": [36.82, -1.29]},
@@ -107,6 +112,36 @@ def test_five_wrong_pins_lock_the_order(client: TestClient, tenant_a: Tenant) ->
         "reason": "locked after 5 wrong PINs",
     }
     assert client.get(path, headers=tenant_a.auth).json()["state"] == "picked_up"
+
+
+@pytest.mark.postgis
+def test_the_pin_lock_holds_across_api_instances_sharing_a_store(postgis_url: str) -> None:
+    """Two workers on one database: five wrong PINs in all, not five per worker."""
+    reset_database(postgis_url)
+    stores = [PostgisStore(postgis_url, pool_size=2, start_flusher=False) for _ in range(2)]
+    settings = Settings(token_secret="k" * 40, dispatch_auto=False)
+    try:
+        with (
+            TestClient(create_app(settings, store=stores[0], clock=Clock())) as one,
+            TestClient(create_app(settings, store=stores[1], clock=Clock())) as two,
+        ):
+            tenant = make_tenant(stores[0], "A")
+            _zone(one, tenant)
+            order_id = _assigned_order(one, tenant, "c1", pin="4821")
+            path = f"/v1/orders/{order_id}"
+            assert one.post(f"{path}/pick_up", headers=tenant.auth).status_code == 200
+            wrong = {"proof": {"kind": "pin", "pin": "1111"}}
+            for client in (one, two, one, two, one):
+                r = client.post(f"{path}/deliver", json=wrong, headers=tenant.auth)
+                assert r.status_code == 422, r.text
+            right = {"proof": {"kind": "pin", "pin": "4821"}}
+            for client in (one, two):
+                r = client.post(f"{path}/deliver", json=right, headers=tenant.auth)
+                assert r.status_code == 423, r.text
+                assert r.json()["errors"][0]["reason"] == "locked after 5 wrong PINs"
+    finally:
+        for s in stores:
+            s.close()
 
 
 def test_cash_on_delivery_settles_when_delivered(

@@ -28,6 +28,16 @@ ORDER = {
 
 
 @pytest.fixture
+def client(api_store: Store, clock: Clock) -> Iterator[TestClient]:
+    """The app with the SSRF guard off: the receiver listens on loopback."""
+    settings = Settings(
+        token_secret="k" * 40, dispatch_auto=False, webhook_allow_private_hosts=True
+    )
+    with TestClient(create_app(settings, store=api_store, clock=clock)) as c:
+        yield c
+
+
+@pytest.fixture
 def receiver(clock: Clock) -> Iterator[Receiver]:
     r = Receiver(SECRET, clock)
     yield r
@@ -96,7 +106,9 @@ def test_failing_then_recovering_receiver_gets_each_event_once_in_order(
     receiver.start()
     receiver.fail_next = 5
     expected = _make_events(client, tenant_a, n_orders=3)
-    worker = WebhookWorker(api_store, clock=clock, rng=random.Random(7), batch=4)
+    worker = WebhookWorker(
+        api_store, clock=clock, allow_private_hosts=True, rng=random.Random(7), batch=4
+    )
     _drive(worker, clock, seconds=600)
     delivered = receiver.delivered()
     assert _per_order(delivered) == expected  # each once, in order per order
@@ -121,14 +133,18 @@ def test_receiver_down_for_an_hour_loses_nothing(
 ) -> None:
     _setup(client, tenant_a, receiver.url)
     expected = _make_events(client, tenant_a, n_orders=2)
-    worker = WebhookWorker(api_store, clock=clock, rng=random.Random(3))
+    worker = WebhookWorker(api_store, clock=clock, allow_private_hosts=True, rng=random.Random(3))
     _drive(worker, clock, seconds=3600)  # connection refused all along
     assert receiver.received == []
     (endpoint,) = client.get("/v1/webhooks/endpoints", headers=tenant_a.auth).json()["endpoints"]
     assert endpoint["enabled"] and endpoint["consecutive_failures"] > 5
     assert len(api_store.pending_outbox(tenant_a.id)) == 8
     receiver.start()
-    _drive(WebhookWorker(api_store, clock=clock, rng=random.Random(4)), clock, seconds=900)
+    _drive(
+        WebhookWorker(api_store, clock=clock, allow_private_hosts=True, rng=random.Random(4)),
+        clock,
+        seconds=900,
+    )
     assert _per_order(receiver.delivered()) == expected
     assert all(r.signature_ok for r in receiver.received)
     assert api_store.pending_outbox(tenant_a.id) == []
@@ -142,7 +158,11 @@ def test_endpoint_disabled_after_n_failures_resumes_when_re_enabled(
     receiver.fail_next = 1_000
     expected = _make_events(client, tenant_a, n_orders=1)
     policy = RetryPolicy(base_s=1.0, cap_s=30.0, disable_after=4)
-    _drive(WebhookWorker(api_store, clock=clock, policy=policy), clock, seconds=600)
+    _drive(
+        WebhookWorker(api_store, clock=clock, allow_private_hosts=True, policy=policy),
+        clock,
+        seconds=600,
+    )
     assert len(receiver.received) == 4
     view = client.get(f"/v1/webhooks/endpoints/{endpoint['id']}", headers=tenant_a.auth).json()
     assert not view["enabled"] and view["disabled_reason"] == "4 consecutive failures"
@@ -150,7 +170,11 @@ def test_endpoint_disabled_after_n_failures_resumes_when_re_enabled(
     receiver.fail_next = 0
     r = client.post(f"/v1/webhooks/endpoints/{endpoint['id']}/enable", headers=tenant_a.auth)
     assert r.status_code == 200 and r.json()["enabled"]
-    _drive(WebhookWorker(api_store, clock=clock, policy=policy), clock, seconds=60)
+    _drive(
+        WebhookWorker(api_store, clock=clock, allow_private_hosts=True, policy=policy),
+        clock,
+        seconds=60,
+    )
     assert _per_order(receiver.delivered()) == expected
 
 
@@ -178,7 +202,11 @@ def test_the_app_lifespan_runs_the_worker_when_enabled(api_store: Store, tenant_
     receiver.start()
     try:
         settings = Settings(
-            token_secret="k" * 40, dispatch_auto=False, webhook_delivery=True, webhook_poll_s=0.05
+            token_secret="k" * 40,
+            dispatch_auto=False,
+            webhook_delivery=True,
+            webhook_poll_s=0.05,
+            webhook_allow_private_hosts=True,
         )
         with TestClient(create_app(settings, store=api_store)) as client:
             _setup(client, tenant_a, receiver.url)

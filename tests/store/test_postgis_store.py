@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from api.cli import app
+from orders.webhooks import RetryPolicy, SendResult, new_endpoint, record_attempt
 from store.errors import (
     DatabaseError,
     InvalidRecord,
@@ -230,11 +232,27 @@ def test_cli_db_upgrade_and_prune(
         old = time.time() - 10 * DAY
         store.append_positions(["c1", "c1"], [old, time.time()], [1.0, 1.0], [2.0, 2.0])
         store.flush_positions()
+        store.create_geofence("acme", "service_zone", square(13.30, 52.45, 0.2))
+        store.create_webhook_endpoint(new_endpoint("ep", "acme", "http://h.test/", "s" * 32, ["*"]))
+        store.create_order(new_order("acme", (52.5, 13.35), (52.5, 13.35), at=old))
+        (claimed,) = store.claim_webhook_messages(old, limit=1, lease_s=30.0)
+        state, endpoint, attempt = record_attempt(
+            claimed.message,
+            claimed.state,
+            claimed.endpoint,
+            SendResult(204),
+            now=old,
+            policy=RetryPolicy(),
+            rng=random.Random(1),
+        )
+        store.record_webhook_attempt(state, endpoint, attempt)
     finally:
         store.close()
     result = runner.invoke(app, ["db", "prune", "--older-than", "7d"])
     assert result.exit_code == 0, result.output
     assert "dropped 1 partition" in result.output
+    assert "deleted 1 delivered webhook message(s), 1 attempt(s)" in result.output
+    assert _sql(url, "SELECT count(*) FROM webhook_outbox") == [(0,)]
     assert _sql(url, "SELECT count(*) FROM courier_positions") == [(1,)]
     bad = runner.invoke(app, ["db", "prune", "--older-than", "soon"])
     assert bad.exit_code != 0

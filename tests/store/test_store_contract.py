@@ -344,6 +344,21 @@ def test_duplicate_order_id_is_refused(store: Store, tenant: str) -> None:
         store.create_order(new_order(tenant, INSIDE, INSIDE, order_id="o1"))
 
 
+def test_pin_failures_count_per_order_within_the_tenant(
+    store: Store, tenant: str, other: str
+) -> None:
+    first, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    second, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    assert store.pin_failures(tenant, first.id) == 0
+    assert [store.count_pin_failure(tenant, first.id) for _ in range(3)] == [1, 2, 3]
+    assert store.pin_failures(tenant, first.id) == 3
+    assert store.pin_failures(tenant, second.id) == 0
+    for call in (store.pin_failures, store.count_pin_failure):
+        with pytest.raises(NotFound):
+            call(other, first.id)
+    assert store.pin_failures(tenant, first.id) == 3
+
+
 def test_transitions_write_order_events_and_outbox_and_check_versions(
     store: Store, tenant: str, other: str
 ) -> None:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orders.lifecycle import accept, offer
-from orders.model import SYSTEM
+from orders.model import SYSTEM, Order
 from orders.webhooks import (
     Claimed,
     MessageStatus,
@@ -58,6 +58,16 @@ def _record(store: Store, claimed: Claimed, ok: bool, now: float) -> None:
     store.record_webhook_attempt(state, endpoint, attempt)
 
 
+def _three_events(store: Store, tenant: str) -> Order:
+    """An endpoint for everything and an order created, offered and accepted."""
+    _register(store, tenant, "ep", ["*"])
+    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
+    offered = offer(order, "c1", at=2000.0, actor=SYSTEM)
+    store.save_transition(offered)
+    store.save_transition(accept(offered.order, "c1", at=2001.0))
+    return order
+
+
 def test_endpoints_are_scoped_and_unique(store: Store, tenant: str) -> None:
     other = store.create_tenant("Other", tenant_id="other").id
     _register(store, tenant, "ep1", ["order.*"])
@@ -101,11 +111,7 @@ def test_event_writes_fan_out_to_subscribed_endpoints(store: Store, tenant: str)
 
 
 def test_claims_keep_order_per_key_and_lease(store: Store, tenant: str) -> None:
-    _register(store, tenant, "ep", ["*"])
-    order, _ = store.create_order(new_order(tenant, INSIDE, INSIDE))
-    offered = offer(order, "c1", at=2000.0, actor=SYSTEM)
-    store.save_transition(offered)
-    store.save_transition(accept(offered.order, "c1", at=2001.0))
+    order = _three_events(store, tenant)
     now = 3000.0
     (head,) = store.claim_webhook_messages(now, limit=10, lease_s=30.0)
     assert head.message.sequence == 1 and head.endpoint.id == "ep"
@@ -192,3 +198,22 @@ def test_payment_events_fan_out_keyed_by_intent(store: Store, tenant: str) -> No
         "payment.pending",
         "payment:pay-1",
     )
+
+
+def test_prune_deletes_old_deliveries_and_attempts_only(store: Store, tenant: str) -> None:
+    _three_events(store, tenant)
+    (first,) = store.claim_webhook_messages(3000.0, limit=10, lease_s=30.0)
+    _record(store, first, ok=True, now=3000.0)
+    (second,) = store.claim_webhook_messages(3000.0, limit=10, lease_s=30.0)
+    _record(store, second, ok=False, now=3000.0)
+    (again,) = store.claim_webhook_messages(3400.0, limit=10, lease_s=30.0)
+    _record(store, again, ok=True, now=3500.0)
+    assert store.prune_webhook_history(100.0, now=3050.0) == (0, 0)
+    assert store.prune_webhook_history(100.0, now=3200.0) == (1, 2)
+    assert [(a.number, a.at) for a in store.webhook_attempts(tenant)] == [(2, 3500.0)]
+    assert [m.sequence for m in store.pending_outbox(tenant)] == [3]
+    # Undelivered messages stay whatever their age, and their queue carries on.
+    assert store.prune_webhook_history(0.0, now=10_000.0) == (1, 1)
+    assert [m.sequence for m in store.pending_outbox(tenant)] == [3]
+    (third,) = store.claim_webhook_messages(10_000.0, limit=10, lease_s=30.0)
+    assert third.message.sequence == 3
