@@ -84,7 +84,7 @@ def run_live_demo(config: SimConfig = DEMO, port: int = 8000) -> dict[str, int]:
     def announce(url: str, key: str) -> None:
         console.print(
             f"[bold]hexdispatch demo[/bold]: {config.couriers} simulated couriers, "
-            f"{config.orders_per_s} orders/s, for {config.duration_s / 60:g} min (Ctrl-C stops)\n"
+            f"{config.orders_per_s} orders/s, for {_span(config.duration_s)} (Ctrl-C stops)\n"
             f"  console  {url}\n  API key  {key}",
             soft_wrap=True,
         )
@@ -92,3 +92,11 @@ def run_live_demo(config: SimConfig = DEMO, port: int = 8000) -> dict[str, int]:
     counts = asyncio.run(serve_with_fleet(config, port=free_port(port), announce=announce))
     console.print(f"demo over: {counts}")
     return counts
+
+
+def _span(seconds: float) -> str:
+    """``90`` -> ``1 min 30 s``: how long the demo runs, for people."""
+    minutes, secs = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{secs} s"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
