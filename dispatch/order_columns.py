@@ -131,10 +131,13 @@ class OrderPool:
         return _rows(self._row, order_ids)
 
     def columns(self, skip: Set[str] = frozenset()) -> OrderColumns:
-        """The pool as columns, in row order, without the orders ``skip`` names."""
+        """The pool as columns, in row order, without the orders ``skip`` names.
+
+        The columns are copies, but their ``positions`` reads the pool: use them before the
+        pool changes again (a dispatch run holds its lock throughout).
+        """
         n = len(self._orders)
         keep: slice | IntArray = slice(0, n)
-        row_of = dict(self._row)  # a snapshot: the pool may change after this run
         position_of_row: IntArray | None = None
         if skip:
             mask = np.ones(n, dtype=bool)
@@ -144,7 +147,7 @@ class OrderPool:
             position_of_row[keep] = np.arange(keep.size)
 
         def positions(order_ids: Iterable[str]) -> IntArray:
-            rows = _rows(row_of, order_ids)
+            rows = _rows(self._row, order_ids)
             if position_of_row is None:
                 return rows
             pos = position_of_row[rows]

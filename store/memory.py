@@ -126,6 +126,9 @@ class MemoryStore:
         self._attempts: list[Attempt] = []
         self._ledger = Ledger()
         self._intents: dict[str, PaymentIntent] = {}
+        # Intent ids per (tenant, order): a delivery looks its order's payments up, and a
+        # scan of every intent grows with the whole history.
+        self._intents_of_order: dict[tuple[str, str], dict[str, None]] = {}
         self._intent_refs: dict[tuple[str, str], str] = {}
         self._payment_events: dict[str, list[PaymentEvent]] = {}
         self._tracks: dict[str, _Track] = {}
@@ -561,6 +564,7 @@ class MemoryStore:
         """Store a checked intent, its events and messages (its entries are posted)."""
         intent = result.intent
         self._intents[intent.id] = intent
+        self._intents_of_order.setdefault((intent.tenant, intent.order_id), {})[intent.id] = None
         if intent.provider_ref is not None:
             self._intent_refs[(intent.provider, intent.provider_ref)] = intent.id
         self._payment_events.setdefault(intent.id, []).extend(result.events)
@@ -575,11 +579,8 @@ class MemoryStore:
 
     def payments_of_order(self, tenant_id: str, order_id: str) -> list[PaymentIntent]:
         with self._lock:
-            found = [
-                i
-                for i in self._intents.values()
-                if i.tenant == tenant_id and i.order_id == order_id
-            ]
+            ids = self._intents_of_order.get((tenant_id, order_id), {})
+            found = [self._intents[i] for i in ids]
         return sorted(found, key=lambda i: (i.created_at, i.id))
 
     def payment_by_provider_ref(self, provider: str, provider_ref: str) -> PaymentIntent | None:
