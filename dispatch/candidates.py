@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -12,6 +11,7 @@ import numpy.typing as npt
 
 from dispatch.cost import CostModel, Pairs
 from dispatch.model import DispatchOrder
+from dispatch.order_columns import OrderColumns
 from tracking import CourierColumns
 
 FloatArray = npt.NDArray[np.float64]
@@ -37,9 +37,11 @@ class CandidateIndex(Protocol):
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
+        cells: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """Every courier within ``radius_m`` (one per query, or one for all) of each query
-        point, as sparse ``(query index, index row, metres)`` triples in any order."""
+        point, as sparse ``(query index, index row, metres)`` triples in any order; ``cells``
+        are the query points' H3 cells at resolution 15 when the caller keeps them."""
         ...
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
@@ -75,7 +77,7 @@ class Candidates:
 
 
 def generate_candidates(
-    orders: Sequence[DispatchOrder],
+    orders: Sequence[DispatchOrder] | OrderColumns,
     index: CandidateIndex,
     *,
     now: float,
@@ -100,7 +102,7 @@ def generate_candidates(
     Parameters
     ----------
     orders
-        The orders to place.
+        The orders to place (as `OrderColumns` when the caller keeps them so).
     index
         The live courier index.
     now
@@ -123,18 +125,18 @@ def generate_candidates(
     Candidates
         The kept pairs, sorted by order then rank, and the couriers they reference.
     """
-    groups: dict[tuple[str, str | None, frozenset[str]], list[int]] = defaultdict(list)
-    for i, order in enumerate(orders):
-        groups[(order.tenant, order.vehicle, order.skills)].append(i)
-    plat = np.array([o.pickup_lat for o in orders], dtype=np.float64)
-    plng = np.array([o.pickup_lng for o in orders], dtype=np.float64)
-    radius = np.array([o.max_pickup_m for o in orders], dtype=np.float64)
-    size = np.array([o.size for o in orders], dtype=np.int64)
+    cols = orders if isinstance(orders, OrderColumns) else OrderColumns.of(orders)
+    plat, plng, radius, size = cols.lat, cols.lng, cols.radius, cols.size
+    # Orders by group with one stable sort, not a Python pass over the orders.
+    by_group = np.argsort(cols.group, kind="stable")
+    present, starts = np.unique(cols.group[by_group], return_index=True)
+    keys = [cols.keys[g] for g in present.tolist()]
+    bounds = [*starts.tolist(), by_group.size]
 
     parts: list[tuple[IntArray, IntArray, IntArray]] = []
     measured: list[FloatArray] = []
-    for g, ((tenant, vehicle, _), members) in enumerate(groups.items()):
-        q = np.array(members, dtype=np.int64)
+    for g, (tenant, vehicle, _) in enumerate(keys):
+        q = by_group[bounds[g] : bounds[g + 1]].astype(np.int64)
         # A courier with less room than the group's smallest order can take none of them:
         # leaving it out in the index saves building its pairs (most of a busy city's fleet).
         qi, rows, metres = index.radius_pairs(
@@ -144,6 +146,7 @@ def generate_candidates(
             tenant=tenant,
             vehicle=vehicle,
             min_free_capacity=int(size[q].min()),
+            cells=cols.cells[q],
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
         measured.append(np.asarray(metres, dtype=np.float64))
@@ -155,11 +158,11 @@ def generate_candidates(
 
     # Per group, which couriers pass the courier-level filters (few groups, so a small matrix).
     group_ok = np.stack(
-        [_courier_ok(table, key) for key in groups] or [np.zeros(table.ids.size, dtype=bool)]
+        [_courier_ok(table, key) for key in keys] or [np.zeros(table.ids.size, dtype=bool)]
     )
     keep = group_ok[group, courier_idx] & (free[courier_idx] >= size[order_idx])
     if excluded:
-        keep &= ~_excluded_mask(orders, order_idx, table.ids[courier_idx], excluded)
+        keep &= ~_excluded_mask(cols, order_idx, table.ids[courier_idx], excluded)
     order_idx, courier_idx, gc_metres = order_idx[keep], courier_idx[keep], gc_metres[keep]
 
     # A courier without a vehicle type travels at the provider's default vehicle's speed.
@@ -167,11 +170,7 @@ def generate_candidates(
     vehicle_names, vehicle_code = np.unique(
         np.where(known, table.vehicle, "").astype(str), return_inverse=True
     )
-    order_pen = cost_model.order_penalty_s(
-        now,
-        np.array([o.created_at for o in orders], dtype=np.float64),
-        np.array([o.priority for o in orders], dtype=np.int64),
-    )
+    order_pen = cost_model.order_penalty_s(now, cols.created_at, cols.priority)
     courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
     pairs = Pairs(
         order_idx,
@@ -249,15 +248,16 @@ def _courier_ok(
 
 
 def _excluded_mask(
-    orders: Sequence[DispatchOrder],
+    cols: OrderColumns,
     order_idx: IntArray,
     courier_ids: npt.NDArray[np.object_],
     excluded: Mapping[str, Set[str]],
 ) -> npt.NDArray[np.bool_]:
     out = np.zeros(order_idx.size, dtype=bool)
-    marked = [i for i, o in enumerate(orders) if excluded.get(o.id)]
-    for j in np.flatnonzero(np.isin(order_idx, marked)):
-        out[j] = courier_ids[j] in excluded[orders[order_idx[j]].id]
+    # Few orders carry exclusions: look those up, not every order of the run.
+    marked = cols.positions(o for o, cs in excluded.items() if cs)
+    for j in np.flatnonzero(np.isin(order_idx, marked)).tolist():
+        out[j] = courier_ids[j] in excluded[cols.ids[order_idx[j]]]
     return out
 
 

@@ -11,6 +11,7 @@ from dispatch.engine import Assignment, DispatchParams, assign
 from dispatch.errors import InvalidInput, Problem, UnknownId
 from dispatch.model import DispatchOrder
 from dispatch.offers import Offer, OfferBook, OfferRequest
+from dispatch.order_columns import OrderPool
 from tracking import LiveIndex
 
 
@@ -61,7 +62,7 @@ class Dispatcher:
         self._on_accept = on_accept
         self._clock = clock
         self._lock = threading.RLock()
-        self._pool: dict[str, DispatchOrder] = {}
+        self._pool = OrderPool()
         self.last: Assignment | None = None
         self.last_offers: list[Offer] = []
 
@@ -82,20 +83,18 @@ class Dispatcher:
         if bad:
             raise InvalidInput("orders", bad)
         with self._lock:
-            for order in batch:
-                self._pool[order.id] = order
+            self._pool.add(batch)
 
     def cancel(self, order_id: str) -> None:
         """Take an order out of the pool; its outstanding offer, if any, is withdrawn."""
         with self._lock:
-            if order_id not in self._pool:
+            if not self._pool.remove(order_id):
                 raise UnknownId("order_id", order_id)
-            del self._pool[order_id]
             self.offers.withdraw_order(order_id)
 
     def pool(self) -> list[DispatchOrder]:
         with self._lock:
-            return list(self._pool.values())
+            return self._pool.orders()
 
     def run_once(self) -> Assignment:
         """Expire offers, assign the orders without an outstanding offer, offer the matches.
@@ -104,10 +103,9 @@ class Dispatcher:
         """
         with self._lock:
             self.offers.expire()
-            offered = self.offers.offered_orders()
-            waiting = [o for o in self._pool.values() if o.id not in offered]
+            # The pool is kept as columns: a run costs no Python pass over its orders.
             result = assign(
-                waiting,
+                self._pool.columns(skip=self.offers.offered_orders()),
                 self.index,
                 self.params,
                 now=self._clock(),
@@ -125,7 +123,7 @@ class Dispatcher:
         """The courier took the order: it leaves the pool and joins the courier's load."""
         with self._lock:
             offer = self.offers.accept(offer_id, on_accept=self._on_accept)
-            self._pool.pop(offer.order_id, None)
+            self._pool.remove(offer.order_id)
             return offer
 
     def reject(self, offer_id: str) -> Offer:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from dispatch.candidates import DEFAULT_K, CandidateIndex, Candidates, generate_candidates
 from dispatch.cost import CostModel
-from dispatch.errors import InvalidInput, InvalidParams, Problem
+from dispatch.errors import InvalidParams, Problem
 from dispatch.model import DispatchOrder
 from dispatch.modes import MODES, Mode, choose
+from dispatch.order_columns import OrderColumns
 
 NO_CANDIDATE_IN_RADIUS = "no_candidate_in_radius"
 """No eligible courier within the order's pickup radius."""
@@ -94,7 +96,7 @@ class Assignment:
 
 
 def assign(
-    orders: Sequence[DispatchOrder],
+    orders: Sequence[DispatchOrder] | OrderColumns,
     index: CandidateIndex,
     params: DispatchParams,
     *,
@@ -110,7 +112,7 @@ def assign(
     Parameters
     ----------
     orders
-        Unassigned orders, ids unique.
+        Unassigned orders, ids unique (or their `OrderColumns`, already checked).
     index
         The live courier index (`dispatch.candidates.CandidateIndex`).
     params
@@ -135,9 +137,9 @@ def assign(
         When a candidate courier's vehicle type has no speed in the travel-time provider
         (vehicle types are configuration; nothing is assigned then).
     """
-    _validate_orders(orders)
+    cols = orders if isinstance(orders, OrderColumns) else OrderColumns.of(orders)
     cands = generate_candidates(
-        orders,
+        cols,
         index,
         now=time.time() if now is None else now,
         cost_model=params.cost_model,
@@ -149,47 +151,34 @@ def assign(
         # the penalties say.
         rank_by="eta" if params.mode == "nearest" else "cost",
     )
-    chosen = choose(params.mode, cands, orders)
-    return _assignment(params.mode, orders, cands, chosen)
-
-
-def _validate_orders(orders: Sequence[DispatchOrder]) -> None:
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for i, order in enumerate(orders):
-        if not isinstance(order, DispatchOrder):
-            problems.append((f"orders[{i}]", order, "not a DispatchOrder"))
-        elif order.id in seen:
-            problems.append((f"orders[{i}].id", order.id, "duplicate order id"))
-        else:
-            seen.add(order.id)
-    if problems:
-        raise InvalidInput("orders", problems)
+    chosen = choose(params.mode, cands, cols)
+    return _assignment(params.mode, cols, cands, chosen)
 
 
 def _assignment(
-    mode: Mode, orders: Sequence[DispatchOrder], cands: Candidates, chosen: np.ndarray
+    mode: Mode, cols: OrderColumns, cands: Candidates, chosen: np.ndarray
 ) -> Assignment:
     ids = cands.couriers.ids
+    o_idx = cands.order_idx[chosen]
     matches = tuple(
-        Match(orders[o].id, ids[c], orders[o].size, w, t, m)
-        for o, c, w, t, m in zip(
-            cands.order_idx[chosen].tolist(),
-            cands.courier_idx[chosen].tolist(),
+        Match(*pair)
+        for pair in zip(
+            cols.ids[o_idx].tolist(),
+            ids[cands.courier_idx[chosen]].tolist(),
+            cols.size[o_idx].tolist(),
             cands.cost[chosen].tolist(),
             cands.eta_s[chosen].tolist(),
             cands.metres[chosen].tolist(),
             strict=True,
         )
     )
-    has_candidate = np.zeros(len(orders), dtype=bool)
-    has_candidate[cands.order_idx] = True
-    served = {m.order_id for m in matches}
-    unassigned = {
-        o.id: ALL_CANDIDATES_TAKEN if has_candidate[i] else NO_CANDIDATE_IN_RADIUS
-        for i, o in enumerate(orders)
-        if o.id not in served
-    }
+    reason = np.where(
+        np.bincount(cands.order_idx, minlength=len(cols)) > 0,
+        np.int8(_REASONS.index(ALL_CANDIDATES_TAKEN)),
+        np.int8(_REASONS.index(NO_CANDIDATE_IN_RADIUS)),
+    )
+    left = np.ones(len(cols), dtype=bool)
+    left[o_idx] = False
     table = cands.couriers
     rows = np.unique(cands.courier_idx[chosen])
     courier_free = dict(
@@ -199,4 +188,36 @@ def _assignment(
             strict=True,
         )
     )
-    return Assignment(mode, matches, unassigned, courier_free)
+    return Assignment(mode, matches, Unassigned(cols.ids[left], reason[left]), courier_free)
+
+
+_REASONS = (NO_CANDIDATE_IN_RADIUS, ALL_CANDIDATES_TAKEN)
+
+
+class Unassigned(Mapping[str, str]):
+    """Order id to reason for every order a run left out, as two columns; the dict is built
+    on first lookup (a crowded pool leaves thousands out each run, and most runs' callers
+    only count them)."""
+
+    def __init__(self, ids: npt.NDArray[np.object_], reasons: npt.NDArray[np.int8]) -> None:
+        self._ids = ids
+        self._reasons = reasons
+        self._dict: dict[str, str] | None = None
+
+    def _table(self) -> dict[str, str]:
+        if self._dict is None:
+            names = np.array(_REASONS, dtype=object)[self._reasons]
+            self._dict = dict(zip(self._ids.tolist(), names.tolist(), strict=True))
+        return self._dict
+
+    def __getitem__(self, order_id: str) -> str:
+        return self._table()[order_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return int(self._ids.size)
+
+    def __repr__(self) -> str:
+        return f"Unassigned({self._table()!r})"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from dispatch.candidates import Candidates
-from dispatch.model import DispatchOrder
+from dispatch.order_columns import OrderColumns
 from dispatch.solver import solve_edges
 
 IntArray = npt.NDArray[np.int64]
@@ -18,14 +17,14 @@ Mode = Literal["optimal", "nearest", "load"]
 MODES: tuple[Mode, ...] = ("optimal", "nearest", "load")
 
 
-def choose(mode: Mode, cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
+def choose(mode: Mode, cands: Candidates, orders: OrderColumns) -> IntArray:
     """Positions in ``cands`` of the pairs the mode takes; no courier above its free capacity."""
     if mode == "optimal":
         return optimal(cands, orders)
     return greedy(cands, orders, by="load" if mode == "load" else "distance")
 
 
-def optimal(cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
+def optimal(cands: Candidates, orders: OrderColumns) -> IntArray:
     """Most orders served, then least total cost (`dispatch.solver`).
 
     With equal order sizes a courier takes ``free // size`` orders and the answer is exact.
@@ -35,7 +34,7 @@ def optimal(cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
     is solved again: feasible always, optimal not guaranteed.
     """
     n_couriers = cands.couriers.ids.size
-    sizes = np.array([o.size for o in orders], dtype=np.int64)
+    sizes = orders.size
     pair_size = sizes[cands.order_idx]
     if sizes.size and sizes.min() == sizes.max():
         smallest = np.full(n_couriers, sizes[0], dtype=np.int64)
@@ -66,9 +65,7 @@ def optimal(cands: Candidates, orders: Sequence[DispatchOrder]) -> IntArray:
         edges = np.setdiff1d(edges, ranked[first], assume_unique=True)
 
 
-def greedy(
-    cands: Candidates, orders: Sequence[DispatchOrder], *, by: Literal["distance", "load"]
-) -> IntArray:
+def greedy(cands: Candidates, orders: OrderColumns, *, by: Literal["distance", "load"]) -> IntArray:
     """First come, first served: each order in creation order takes the best courier left.
 
     ``distance``: the nearest by pickup distance (the usual baseline). ``load``: the least
@@ -79,12 +76,14 @@ def greedy(
     load = cands.couriers.load.copy()
     starts = np.searchsorted(cands.order_idx, np.arange(len(orders) + 1))
     chosen: list[int] = []
-    for i in sorted(range(len(orders)), key=lambda j: (orders[j].created_at, orders[j].id)):
+    # Only orders with a candidate take part: a crowded pool has thousands without one.
+    placed = np.flatnonzero(starts[1:] > starts[:-1]).tolist()
+    created, ids, sizes = orders.created_at, orders.ids, orders.size
+    for i in sorted(placed, key=lambda j: (created[j], ids[j])):
         lo, hi = int(starts[i]), int(starts[i + 1])
-        if lo == hi:
-            continue
+        size = int(sizes[i])
         couriers = cands.courier_idx[lo:hi]
-        fits = (free[couriers] >= orders[i].size) & (taken[couriers] < cands.max_orders[couriers])
+        fits = (free[couriers] >= size) & (taken[couriers] < cands.max_orders[couriers])
         if not fits.any():
             continue
         options = np.flatnonzero(fits)
@@ -94,8 +93,8 @@ def greedy(
             rank = np.argsort(cands.metres[lo:hi][options], kind="stable")
         best = int(options[rank[0]])
         c = couriers[best]
-        free[c] -= orders[i].size
-        load[c] += orders[i].size
+        free[c] -= size
+        load[c] += size
         taken[c] += 1
         chosen.append(lo + best)
     return np.array(sorted(chosen), dtype=np.int64)

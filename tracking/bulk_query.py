@@ -10,7 +10,7 @@ import h3.api.basic_int as h3i
 import numpy as np
 
 from geo.cells import cell_geometry, cells_of_valid, parent_cells, ring_for_offset
-from geo.distance import EARTH_RADIUS_M, m_to_chord2
+from geo.distance import EARTH_RADIUS_M, chord2_to_m_scalar, m_to_chord2
 from geo.errors import InvalidParameter
 from tracking.arrays import FloatArray, IntArray
 
@@ -31,10 +31,12 @@ def candidate_pairs(
     resolution: int,
     density: float,
     area: float,
+    fine_cells: IntArray | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Candidate (query, point) index pairs within each query's radius (the ``top_k`` nearest
     when given) for the queries ``which``, grouped by coarse cell; see `tracking.LiveIndex.within_many`.
-    Distances are compared in a centred dot-product form; the caller recomputes them exactly."""
+    Distances are compared in a centred dot-product form; the caller recomputes them exactly.
+    ``fine_cells``, the queries' cells at resolution 15 when known, spare computing them."""
     empty = np.empty(0, dtype=np.int64)
     if not which.size:
         return empty, empty
@@ -42,7 +44,10 @@ def candidate_pairs(
     parents = parent_cells(point_cells, coarse)
     by_cell = np.argsort(parents, kind="stable")
     cells, starts, counts = np.unique(parents.take(by_cell), return_index=True, return_counts=True)
-    query_cells = cells_of_valid(la.take(which), ln.take(which), coarse)
+    if fine_cells is None:
+        query_cells = cells_of_valid(la.take(which), ln.take(which), coarse)
+    else:
+        query_cells = parent_cells(fine_cells.take(which), coarse)
     q_order = which.take(np.argsort(query_cells, kind="stable"))
     groups, g_starts, g_counts = np.unique(
         np.sort(query_cells), return_index=True, return_counts=True
@@ -55,7 +60,13 @@ def candidate_pairs(
     for g, start, count in zip(groups.tolist(), g_starts.tolist(), g_counts.tolist(), strict=True):
         qi = q_order[start : start + count]
         geom = cell_geometry(g)
+        centre = np.array(geom.xyz)
         circumradius = geom.circumradius * EARTH_RADIUS_M
+        if fine_cells is not None:
+            # A fine cell's parent need not hold the point itself (H3 children stick out of
+            # their parent a little): reach from the farthest query of the group instead.
+            farthest = float(np.max(np.square(queries.take(qi, axis=0) - centre) @ _ONES3))
+            circumradius = max(circumradius, chord2_to_m_scalar(farthest))
         radius = float(radii.take(qi).max())
         estimate = int((radius + circumradius) / (1.5 * edge_m(coarse))) + 1
         ring = None
@@ -79,7 +90,6 @@ def candidate_pairs(
             )
         # Centred on the group's cell, |q - p|^2 = |q|^2 + |p|^2 - 2 q.p keeps its precision,
         # and one matrix product [q, |q|^2, 1] @ [-2p, 1, |p|^2]^T yields every distance.
-        centre = np.array(geom.xyz)
         pc = points.take(cand, axis=0)
         pc -= centre
         pn = np.square(pc) @ _ONES3

@@ -1016,10 +1016,12 @@ class LiveIndex:
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
+        cells: npt.ArrayLike | None = None,
     ) -> Neighbours:
         """`within_many` in no particular order: for bulk consumers that rank the pairs
         themselves (dispatch candidate generation sorts by cost), sorting them by distance
-        would be wasted."""
+        would be wasted. ``cells``: the query points' H3 cells at resolution 15, when the
+        caller keeps them (a standing pool of queries), so they are not computed again."""
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
         top_k = None if k is None else _check_k(k)
@@ -1028,6 +1030,7 @@ class LiveIndex:
         if not la.size or not rows.size:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         queries = unit_vectors(la, ln)
+        fine_cells = None if cells is None else np.asarray(cells, dtype=np.int64)
         points = self._xyz.take(rows, axis=0)
         point_cells = self._cell.take(rows)
         everyone = np.arange(la.size)
@@ -1055,6 +1058,7 @@ class LiveIndex:
             self.resolution,
             density,
             area,
+            fine_cells,
         )
         if top_k is not None:
             found = np.bincount(q_idx, minlength=la.size)
@@ -1073,6 +1077,7 @@ class LiveIndex:
                     self.resolution,
                     density,
                     area,
+                    fine_cells,
                 )
                 q_idx = np.concatenate([q_idx[keep], q2])
                 p_idx = np.concatenate([p_idx[keep], p2])

@@ -80,6 +80,7 @@ class ArrayFleet:
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
+        cells: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         la = np.asarray(lats, dtype=np.float64)
         ln = np.asarray(lngs, dtype=np.float64)

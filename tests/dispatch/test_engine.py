@@ -246,3 +246,24 @@ def test_mixed_sizes_fill_a_courier_without_overflowing_it() -> None:
     got = assigned(result)
     assert len(got) == 2 and "small" in got
     assert result.units_per_courier()["c1"] == 3
+
+
+def test_columns_of_a_pool_assign_like_the_orders_and_unassigned_reads_as_a_dict() -> None:
+    from dispatch.order_columns import OrderPool
+
+    couriers = [courier("c1"), courier("c2", 0.001, vehicle="bicycle")]
+    orders = [order(f"o{i}", pickup_lat=LAT + i * 0.004) for i in range(6)]
+    orders.append(order("far", pickup_lat=LAT + 0.5))
+    pool = OrderPool()
+    pool.add([*orders, order("held")])
+    fleet = live_fleet(couriers, NOW)
+    by_list = assign(orders, fleet, DispatchParams(), now=NOW, excluded={"o0": {"c1"}})
+    by_pool = assign(
+        pool.columns(skip={"held"}), fleet, DispatchParams(), now=NOW, excluded={"o0": {"c1"}}
+    )
+    assert by_pool.matches == by_list.matches
+    assert by_pool.unassigned == dict(by_list.unassigned)
+    assert dict(by_list.unassigned) == {oid: by_list.unassigned[oid] for oid in by_list.unassigned}
+    assert by_list.unassigned["far"] == NO_CANDIDATE_IN_RADIUS
+    assert len(by_list.matches) + len(by_list.unassigned) == len(orders)
+    assert ("o0", "c1") not in {(m.order_id, m.courier_id) for m in by_pool.matches}
