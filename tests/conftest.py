@@ -6,9 +6,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from store.migrate import upgrade
 from store.throwaway import Cluster, ClusterUnavailable, create_postgis_database, throwaway_cluster
+
+# No test asserts a wall-clock time, and hypothesis's default 200 ms deadline is one: on shared
+# CI cores it fails correct code. Example counts stay per test.
+settings.register_profile("hexdispatch", deadline=None)
+settings.load_profile("hexdispatch")
 
 
 def _in_ci() -> bool:
