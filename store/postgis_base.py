@@ -21,6 +21,27 @@ ENDPOINT_COLS = (
 )
 
 
+OUTBOX_COLS = (
+    "message_id, event_id, tenant_id, endpoint_id, event_type, ordering_key, sequence, body, "
+    "created_at"
+)
+
+
+def outbox_message_from_row(row: Row) -> OutboxMessage:
+    """An `orders.webhooks.OutboxMessage` from the columns `OUTBOX_COLS` names, in order."""
+    return OutboxMessage(
+        id=row[0],
+        event_id=row[1],
+        tenant=row[2],
+        endpoint_id=row[3],
+        event_type=row[4],
+        ordering_key=row[5],
+        sequence=row[6],
+        body=bytes(row[7]),
+        created_at=row[8].timestamp(),
+    )
+
+
 def endpoint_from_row(row: Row) -> Endpoint:
     """An `orders.webhooks.Endpoint` from the columns `ENDPOINT_COLS` names, in order."""
     return Endpoint(

@@ -25,7 +25,7 @@ from orders.webhooks import OutboxMessage
 from payments.intents import PaymentResult
 from payments.ledger import JournalEntry
 from store.errors import IdempotencyConflict, NotFound, StaleVersion, StoreUnavailable
-from store.postgis_base import Row, to_datetime, to_epoch
+from store.postgis_base import OUTBOX_COLS, Row, outbox_message_from_row, to_datetime, to_epoch
 from store.postgis_payments import PostgisPayments
 from store.validation import check_new_order, check_transition
 
@@ -329,22 +329,8 @@ class PostgisOrders(PostgisPayments):
     def pending_outbox(self, tenant_id: str) -> list[OutboxMessage]:
         with self._tx(tenant_id) as conn:
             rows = conn.execute(
-                "SELECT message_id, event_id, tenant_id, endpoint_id, event_type, ordering_key, "
-                "sequence, body, created_at FROM webhook_outbox "
+                f"SELECT {OUTBOX_COLS} FROM webhook_outbox "
                 "WHERE tenant_id = %s AND delivered_at IS NULL ORDER BY id",
                 (tenant_id,),
             ).fetchall()
-        return [
-            OutboxMessage(
-                id=r[0],
-                event_id=r[1],
-                tenant=r[2],
-                endpoint_id=r[3],
-                event_type=r[4],
-                ordering_key=r[5],
-                sequence=r[6],
-                body=bytes(r[7]),
-                created_at=r[8].timestamp(),
-            )
-            for r in rows
-        ]
+        return [outbox_message_from_row(r) for r in rows]

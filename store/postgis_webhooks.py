@@ -6,9 +6,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from orders.webhooks import Attempt, Claimed, DeliveryState, Endpoint, MessageStatus, OutboxMessage
+from orders.webhooks import Attempt, Claimed, DeliveryState, Endpoint, MessageStatus
 from store.errors import AlreadyExists
-from store.postgis_base import ENDPOINT_COLS, PostgisBase, Row, endpoint_from_row, to_datetime
+from store.postgis_base import (
+    ENDPOINT_COLS,
+    PostgisBase,
+    Row,
+    endpoint_from_row,
+    outbox_message_from_row,
+    to_datetime,
+)
 from store.validation import check_id
 
 _MESSAGE_COLS = (
@@ -44,17 +51,7 @@ _ATTEMPT_COLS = (
 
 
 def _claimed(row: Row, endpoint: Endpoint) -> Claimed:
-    message = OutboxMessage(
-        id=row[0],
-        event_id=row[1],
-        tenant=row[2],
-        endpoint_id=row[3],
-        event_type=row[4],
-        ordering_key=row[5],
-        sequence=row[6],
-        body=bytes(row[7]),
-        created_at=row[8].timestamp(),
-    )
+    message = outbox_message_from_row(row)
     state = DeliveryState(
         message_id=row[0], attempts=row[9], next_attempt_at=row[10].timestamp(), last_error=row[11]
     )
