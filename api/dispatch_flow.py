@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.outbound import OfferMessage
+from dispatch.candidates import CandidateIndex
 from dispatch.dispatcher import Dispatcher
 from dispatch.engine import Assignment, DispatchParams
 from dispatch.errors import UnknownId
@@ -42,6 +43,16 @@ class RunReport:
     expired: list[Offer]
 
 
+@dataclass(frozen=True, slots=True)
+class TenantRun:
+    """One tenant's share of a run (what `POST /v1/dispatch/run` reports): its offers as
+    ``(offer id, order id, courier id, expires_at)`` and its orders left waiting, with why."""
+
+    mode: str
+    offers: list[tuple[str, str, str, float]]
+    unassigned: dict[str, str]
+
+
 class DispatchService:
     """Owns the dispatcher and the offer book of one server process."""
 
@@ -56,15 +67,22 @@ class DispatchService:
         clock: Callable[[], float],
         index_lock: threading.RLock | None = None,
         params: DispatchParams | None = None,
+        candidates: CandidateIndex | None = None,
+        offer_prefix: str = "of",
     ) -> None:
         self.store = store
         self.index = index
         self.hub = hub
         self.publish_order = publish_order
         self.clock = clock
-        self.offers = OfferBook(timeout_s=offer_timeout_s, clock=clock)
+        self.offers = OfferBook(timeout_s=offer_timeout_s, clock=clock, prefix=offer_prefix)
+        # candidates: where runs look for couriers (a scale-out shard adds lent ones)
         self.dispatcher = Dispatcher(
-            index, self.offers, on_accept=self._add_load, params=params, clock=clock
+            candidates if candidates is not None else index,
+            self.offers,
+            on_accept=self._add_load,
+            params=params,
+            clock=clock,
         )
         self._made: dict[str, Offer] = {}
         self._tenant_of: dict[str, str] = {}
@@ -148,6 +166,27 @@ class DispatchService:
                 self._publish_offer(saved, offer)
             return RunReport(result, made, expired)
 
+    def run_for(self, tenant_id: str) -> TenantRun:
+        """`run`, reported for one tenant."""
+        return self.share_of(self.run(), tenant_id)
+
+    def share_of(self, report: RunReport, tenant_id: str) -> TenantRun:
+        """A tenant's offers in a run and its orders the run left waiting."""
+        mine = {o.id for o in self.dispatcher.pool() if o.tenant == tenant_id}
+        return TenantRun(
+            mode=report.assignment.mode,
+            offers=[
+                (o.id, o.order_id, o.courier_id, o.expires_at)
+                for o in report.offers
+                if self.tenant_of_offer(o) == tenant_id
+            ],
+            unassigned={
+                order_id: reason
+                for order_id, reason in report.assignment.unassigned.items()
+                if order_id in mine
+            },
+        )
+
     def answer(
         self, tenant_id: str, courier_id: str | None, offer_id: str, *, accept: bool
     ) -> Order:
@@ -194,7 +233,7 @@ class DispatchService:
             self.offers.withdraw_order(order_id)
             self.withdraw(order_id)
             saved = self.store.save_transition(both)
-            self._add_load_units(courier_id, order.size)
+            self.add_load(courier_id, order.size)
             self.publish_order(tenant_id, saved)
             return saved
 
@@ -204,9 +243,10 @@ class DispatchService:
     # ------------------------------------------------------------------ helpers
 
     def _add_load(self, offer: Offer) -> None:
-        self._add_load_units(offer.courier_id, offer.size)
+        self.add_load(offer.courier_id, offer.size)
 
-    def _add_load_units(self, courier_id: str, units: int) -> None:
+    def add_load(self, courier_id: str, units: int) -> None:
+        """The courier carries ``units`` more (an order it took): busy, with that load."""
         with self._index_lock:
             if courier_id in self.index:
                 state = self.index.get(courier_id)

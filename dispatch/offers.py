@@ -55,6 +55,9 @@ class OfferBook:
         Seconds, monotonic; injectable so tests drive time.
     history
         How many closed offers `state` remembers (oldest forgotten first).
+    prefix
+        Offer ids are this prefix and a counter (books of several processes use different
+        prefixes, so their ids never collide).
     """
 
     def __init__(
@@ -63,10 +66,12 @@ class OfferBook:
         timeout_s: float = DEFAULT_OFFER_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
         history: int = 100_000,
+        prefix: str = "of",
     ) -> None:
         if not math.isfinite(timeout_s) or timeout_s <= 0:
             raise InvalidParams([("timeout_s", timeout_s, "must be positive and finite")])
         self.timeout_s = timeout_s
+        self.prefix = prefix
         self._clock = clock
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -121,7 +126,7 @@ class OfferBook:
             made = []
             for req in batch:
                 offer = Offer(
-                    id=f"of{next(self._ids)}",
+                    id=f"{self.prefix}{next(self._ids)}",
                     order_id=req.order_id,
                     courier_id=req.courier_id,
                     size=req.size,

@@ -94,7 +94,9 @@ class CellUpdate(msgspec.Struct, array_like=True):
 
 
 class Request(msgspec.Struct, array_like=True):
-    """A call to a shard: ``op`` is ``nearest`` or ``cells``; the answer goes to ``reply``."""
+    """A call to a shard: ``op`` names it (``nearest``, ``cells``, ``answer``, ``release``,
+    ``lend``, ``settle``, ``run``, ``assign``, ``load``); the answer goes to ``reply`` (none
+    when empty)."""
 
     op: str
     reply: str
@@ -106,6 +108,20 @@ class Request(msgspec.Struct, array_like=True):
     courier: str | None = None
     offer_id: str = ""
     accept: bool = False
+    points: list[tuple[float, float, float]] = []
+    """``lend``: the pickups ``(lat, lng, radius_m)`` the caller is about to dispatch."""
+    couriers: list[str] = []
+    """``settle``: lent couriers given back (no offer of the caller holds them any more)."""
+    loads: list[int] = []
+    """``settle``: units each given-back courier now carries more (offers it accepted)."""
+    keep: list[str] = []
+    """``settle``: lent couriers still holding the caller's offers, kept for ``lease_s``."""
+    lease_s: float = 0.0
+    orders: list[tuple[str, str]] = []
+    """``settle``: ``(tenant, order id)`` the given-back couriers accepted (for their ETAs);
+    ``assign``: the order to give ``courier``."""
+    origin: int = -1
+    """``lend``, ``settle``: the shard asking."""
 
 
 class NearestReply(msgspec.Struct, array_like=True):
@@ -114,6 +130,21 @@ class NearestReply(msgspec.Struct, array_like=True):
 
 class CellsReply(msgspec.Struct, array_like=True):
     couriers: list[CourierMessage]
+
+
+class LendReply(msgspec.Struct, array_like=True):
+    """The free couriers a shard lends for one dispatch run, with their state."""
+
+    couriers: list[tuple[str, CourierSnapshot]]
+
+
+class RunReply(msgspec.Struct, array_like=True):
+    """What one shard's batch did: its offers ``(offer, order, courier, expires_at)`` and
+    the orders left waiting, with why (of the asking tenant)."""
+
+    mode: str
+    offers: list[tuple[str, str, str, float]]
+    unassigned: dict[str, str]
 
 
 class AnswerReply(msgspec.Struct, array_like=True):
@@ -135,3 +166,5 @@ request_decoder = msgspec.msgpack.Decoder(Request)
 nearest_decoder = msgspec.msgpack.Decoder(NearestReply)
 cells_decoder = msgspec.msgpack.Decoder(CellsReply)
 answer_decoder = msgspec.msgpack.Decoder(AnswerReply)
+lend_decoder = msgspec.msgpack.Decoder(LendReply)
+run_decoder = msgspec.msgpack.Decoder(RunReply)

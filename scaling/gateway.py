@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
@@ -26,9 +25,8 @@ from api.ping_batcher import Outcome, resolve
 from api.runtime import Runtime
 from api.settings import Settings
 from geo.cells import check_resolution
-from scaling import codec, keys
+from scaling import codec, keys, rpc
 from scaling.codec import Handover, PingRow, Pings, Request
-from scaling.errors import ShardTimeout
 from scaling.remote_dispatch import RemoteDispatch
 from scaling.shard_map import ShardMap, load
 from store.interface import Store
@@ -276,12 +274,7 @@ class Gateway:
 
     async def call(self, shard: int, request: Request) -> bytes:
         """Push a request on a shard's list and wait (bounded) for its reply."""
-        request.reply = f"{keys.PREFIX}:reply:{secrets.token_hex(8)}"
-        await self.redis.rpush(keys.requests(shard), codec.encode(request))
-        got = await self.redis.blpop([request.reply], timeout=self.timeout_s)
-        if got is None:
-            raise ShardTimeout(shard, request.op, self.timeout_s)
-        return bytes(got[1])
+        return await rpc.call(self.redis, shard, request, self.timeout_s)
 
     async def couriers_in_cells(self, tenant: str, cells: Sequence[int]) -> list[CourierMessage]:
         """Latest state of the tenant's couriers in console cells, from every shard owning one."""

@@ -4,17 +4,16 @@ offer answers to the shard that made the offer (`api.dispatch_flow.DispatchServi
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import redis
 
-from api.dispatch_flow import OfferNotYours
+from api.dispatch_flow import OfferNotYours, TenantRun
 from orders.model import Order, Position
-from scaling import codec, keys
-from scaling.codec import OrderIn, OrderOut, Request
-from scaling.errors import DispatchInShards, ShardRefused, ShardTimeout
+from scaling import codec, keys, rpc
+from scaling.codec import AnswerReply, OrderIn, OrderOut, Request
+from scaling.errors import DispatchInShards, ShardRefused
 from scaling.shard_map import ShardMap
 from store.errors import NotFound
 from store.interface import Store
@@ -77,6 +76,8 @@ class RemoteDispatch:
         self.store = store
         self.shard_map = shard_map
         self.timeout_s = timeout_s
+        self.batch_timeout_s = max(timeout_s, 10.0)
+        """A batch on demand waits for the shard's solve (bounded by its time limit)."""
         self.offers = _OfferBook()
 
     def close(self) -> None:
@@ -97,14 +98,33 @@ class RemoteDispatch:
         pipe.execute()
 
     def run(self) -> NoReturn:
-        """Batches run in the shards every window (`POST /v1/dispatch/run` is a conflict)."""
+        """Batches run in the shards (`run_for` asks them for one now)."""
         raise DispatchInShards()
 
-    def assign_by_hand(
-        self, tenant_id: str, order_id: str, courier_id: str, actor: Any
-    ) -> NoReturn:
-        """Not forwarded yet: assigning by hand needs the courier's shard and the order's."""
-        raise DispatchInShards()
+    def run_for(self, tenant_id: str) -> TenantRun:
+        """`POST /v1/dispatch/run`: every shard runs a batch now; their reports for the
+        tenant, together."""
+        mode, offers, unassigned = "", [], {}
+        for shard in self.shard_map.shards:
+            req = Request("run", "", tenant_id)
+            reply = codec.run_decoder.decode(self._call(shard, req, self.batch_timeout_s))
+            mode = mode or reply.mode
+            offers += reply.offers
+            unassigned.update(reply.unassigned)
+        return TenantRun(mode=mode, offers=offers, unassigned=unassigned)
+
+    def assign_by_hand(self, tenant_id: str, order_id: str, courier_id: str, actor: Any) -> Order:
+        """The shard owning the order's pickup assigns it (and tells the courier's shard its
+        load, when that is another one)."""
+        order = self.store.get_order(tenant_id, order_id)
+        shard = self.shard_map.shard_of(order.pickup_lat, order.pickup_lng)
+        owner = self.redis.hget(keys.OWNER, courier_id)
+        req = Request("assign", "", tenant_id, courier=courier_id, orders=[(tenant_id, order_id)])
+        req.k = -1 if owner is None else int(owner)
+        reply = codec.answer_decoder.decode(self._call(shard, req))
+        if reply.order_id is None:
+            self._refused(shard, reply, "order", order_id)
+        return self.store.get_order(tenant_id, order_id)
 
     def position(self, courier_id: str) -> Position | None:
         """The courier's last position, from its shard's snapshot (None if it never pinged)."""
@@ -144,23 +164,30 @@ class RemoteDispatch:
     def answer(
         self, tenant_id: str, courier_id: str | None, offer_id: str, *, accept: bool
     ) -> Order:
-        """Ask each shard in turn; the one that made the offer answers it."""
-        for shard in self.shard_map.shards:
-            req = Request("answer", "", tenant_id, courier=courier_id, offer_id=offer_id)
-            req.accept = accept
-            reply = codec.answer_decoder.decode(self._call(shard, req))
-            if reply.order_id is not None:
-                return self.store.get_order(tenant_id, reply.order_id)
-            if reply.error == "OfferNotYours":
-                raise OfferNotYours(offer_id)
-            if reply.error not in (None, "NotFound"):
-                raise ShardRefused(shard, reply.error, reply.detail)
-        raise NotFound("offer", offer_id)
+        """The shard that made the offer (its id starts ``s<shard>.``) answers it."""
+        shard = _shard_of_offer(offer_id)
+        if shard not in self.shard_map.shards:
+            raise NotFound("offer", offer_id)
+        req = Request("answer", "", tenant_id, courier=courier_id, offer_id=offer_id)
+        req.accept = accept
+        reply = codec.answer_decoder.decode(self._call(shard, req))
+        if reply.order_id is None:
+            self._refused(shard, reply, "offer", offer_id)
+        return self.store.get_order(tenant_id, reply.order_id)
 
-    def _call(self, shard: int, request: Request) -> bytes:
-        request.reply = f"{keys.PREFIX}:reply:{secrets.token_hex(8)}"
-        self.redis.rpush(keys.requests(shard), codec.encode(request))
-        got = self.redis.blpop([request.reply], timeout=self.timeout_s)
-        if got is None:
-            raise ShardTimeout(shard, request.op, self.timeout_s)
-        return bytes(got[1])
+    def _refused(self, shard: int, reply: AnswerReply, kind: str, key: str) -> NoReturn:
+        """Raise what the shard raised: the errors the API maps by class, else `ShardRefused`."""
+        if reply.error == "OfferNotYours":
+            raise OfferNotYours(key)
+        if reply.error == "NotFound":
+            raise NotFound(kind, key)
+        raise ShardRefused(shard, str(reply.error), reply.detail)
+
+    def _call(self, shard: int, request: Request, timeout_s: float | None = None) -> bytes:
+        return rpc.call_sync(self.redis, shard, request, timeout_s or self.timeout_s)
+
+
+def _shard_of_offer(offer_id: str) -> int:
+    """The shard in an offer id (``s<shard>.<boot>.<n>``, `scaling.shard.Shard`); -1 if none."""
+    head = offer_id.split(".", 1)[0]
+    return int(head[1:]) if head[:1] == "s" and head[1:].isdigit() else -1

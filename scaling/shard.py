@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import secrets
 import threading
 import time
 from collections import deque
@@ -18,13 +18,14 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from api.dispatch_flow import DispatchService
+from api.dispatch_flow import DispatchService, RunReport
 from api.eta_flow import EtaRefresher
 from api.outbound import CourierMessage, FenceEventMessage
 from api.runtime import courier_message_of, order_message
 from geo.cells import cell_of, cells_of, parent_cells
-from orders.model import Order, OrderState
-from scaling import codec, keys
+from orders.model import Actor, ActorKind, Order, OrderState
+from scaling import codec, keys, rpc
+from scaling.border_index import BorderIndex, restore
 from scaling.codec import (
     AnswerReply,
     CellUpdate,
@@ -32,12 +33,15 @@ from scaling.codec import (
     Entry,
     Event,
     Handover,
+    LendReply,
     OrderIn,
     OrderOut,
     Pings,
     Request,
+    RunReply,
     Takeover,
 )
+from scaling.errors import ShardTimeout
 from scaling.shard_map import ShardMap
 from store.errors import NotFound
 from store.interface import Store
@@ -49,6 +53,10 @@ log = logging.getLogger("hexdispatch.shard")
 
 REPLY_TTL_S = 30
 """A reply nobody collected (the caller timed out) expires."""
+LEND_S = 10.0
+"""How long a courier lent for one dispatch run stays lent if the borrower never says what it
+did with it (it says so right after its run; a courier it offered an order stays lent until
+the offer closes)."""
 
 
 def snapshot_of(state: CourierState) -> CourierSnapshot:
@@ -134,6 +142,8 @@ class Shard:
     eta_refresh_s, eta_threshold_s
         With a store, the ETAs of the orders its couriers carry are refreshed as they move
         (`api.eta_flow.EtaRefresher`) and written once a second.
+    request_timeout_s
+        Bound on asking a neighbouring shard for its couriers near this shard's pickups.
     """
 
     def __init__(
@@ -152,6 +162,7 @@ class Shard:
         offer_timeout_s: float = 30.0,
         eta_refresh_s: float = 15.0,
         eta_threshold_s: float = 30.0,
+        request_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = shard_id
@@ -180,6 +191,17 @@ class Shard:
         self.dispatch_window_s = dispatch_window_s
         self._last_dispatch = time.monotonic()
         self.dispatch: DispatchService | None = None
+        self.request_timeout_s = request_timeout_s
+        self.border = BorderIndex(self.index, clock)
+        self.lent: dict[str, tuple[int, float]] = {}
+        """Own courier → the shard it is lent to, until (`time.monotonic`)."""
+        self.borrowed: dict[str, int] = {}
+        """Courier of another shard lent to this one → its shard."""
+        self._accepted: dict[str, list[tuple[str, str, int]]] = {}
+        """Borrowed courier → ``(tenant, order id, size)`` of the offers it accepted here."""
+        self._changed: dict[str, None] = {}
+        """Couriers whose load a request changed: their snapshot goes out with the next commit."""
+        self._batch = asyncio.Lock()
         self.etas: EtaRefresher | None = None
         self._last_eta_flush = time.monotonic()
         if store is not None:
@@ -200,6 +222,9 @@ class Shard:
                 self._publish_order,
                 offer_timeout_s=offer_timeout_s,
                 clock=clock,
+                candidates=self.border,
+                # unique across shards and restarts: a worker finds the shard by the prefix
+                offer_prefix=f"s{shard_id}.{secrets.token_hex(3)}.",
             )
 
     # ---------------------------------------------------------------- start-up
@@ -213,7 +238,7 @@ class Shard:
         if saved:
             ids = [k.decode() for k in saved]
             snaps = [codec.snapshot_decoder.decode(v) for v in saved.values()]
-            self._restore(ids, snaps)
+            restore(self.index, ids, snaps)
             self.announced.update(ids)
         if self.dispatch is not None and self.etas is not None and self.store is not None:
             tenants = [t.id for t in self.store.list_tenants()]
@@ -222,23 +247,6 @@ class Shard:
 
     def _owns_pickup(self, order: Order) -> bool:
         return self.shard_map.shard_of(order.pickup_lat, order.pickup_lng) == self.id
-
-    def _restore(self, ids: list[str], snaps: list[CourierSnapshot]) -> None:
-        self.index.upsert_many(
-            ids,
-            [s.lat for s in snaps],
-            [s.lng for s in snaps],
-            [s.ts for s in snaps],
-            speed=[s.speed for s in snaps],
-            heading=[s.heading for s in snaps],
-            accuracy=[s.accuracy for s in snaps],
-            tenant=[s.tenant for s in snaps],
-            vehicle=[s.vehicle for s in snaps],
-            capacity=[s.capacity for s in snaps],
-            load=[s.load for s in snaps],
-            status=["idle" if s.status == "offline" else s.status for s in snaps],
-            idle_since=[math.nan if s.idle_since is None else s.idle_since for s in snaps],
-        )
 
     async def recover(self) -> int:
         """Apply every entry delivered before a restart but never acknowledged: this
@@ -297,8 +305,74 @@ class Shard:
         if self.dispatch is None or time.monotonic() - self._last_dispatch < self.dispatch_window_s:
             return
         self._last_dispatch = time.monotonic()
-        self.dispatch.run()
-        await self._commit(_Commit())
+        await self.run_batch()
+
+    async def run_batch(self) -> RunReport:
+        """One batch over the orders this shard owns, with the couriers its neighbours lend
+        it near them (one batch at a time: a loan serves the run it was made for)."""
+        assert self.dispatch is not None
+        async with self._batch:
+            await self._borrow()
+            now = time.monotonic()
+            self.lent = {c: lent for c, lent in self.lent.items() if lent[1] > now}
+            self.border.lent_out = set(self.lent)
+            report = self.dispatch.run()
+            await self._settle()
+            await self._commit(_Commit())
+            return report
+
+    async def _borrow(self) -> None:
+        """Ask the shards owning cells within the pickup radius of a waiting order for their
+        free couriers near it (a neighbour that does not answer in time is left out)."""
+        assert self.dispatch is not None
+        asks: dict[int, list[tuple[float, float, float]]] = {}
+        if len(self.shard_map.shards) > 1:
+            offered = self.dispatch.offers.offered_orders()
+            for o in self.dispatch.dispatcher.pool():
+                if o.id in offered:
+                    continue
+                point = (o.pickup_lat, o.pickup_lng, o.max_pickup_m)
+                for shard in self.shard_map.shards_near(*point) - {self.id}:
+                    asks.setdefault(shard, []).append(point)
+        replies = await asyncio.gather(*(self._ask_lend(s, p) for s, p in asks.items()))
+        lent: dict[str, CourierSnapshot] = {}
+        for shard, got in zip(asks, replies, strict=True):
+            for courier, snap in got:
+                lent[courier] = snap
+                self.borrowed[courier] = shard
+        self.border.borrow(lent)
+
+    async def _ask_lend(
+        self, shard: int, points: list[tuple[float, float, float]]
+    ) -> list[tuple[str, CourierSnapshot]]:
+        req = Request("lend", "", points=points, origin=self.id)
+        try:
+            raw = await rpc.call(self.redis, shard, req, self.request_timeout_s)
+        except ShardTimeout:
+            log.warning("shard %s: shard %s lent nothing in time", self.id, shard)
+            return []
+        return codec.lend_decoder.decode(raw).couriers
+
+    async def _settle(self) -> None:
+        """Tell the owners of borrowed couriers which ones this shard's offers still hold
+        (kept until the offer's timeout) and give the others back, with the load of the
+        orders they accepted."""
+        if not self.borrowed or self.dispatch is None:
+            return
+        held = self.dispatch.offers.held_units()
+        lease = self.dispatch.offers.timeout_s + LEND_S
+        by_owner: dict[int, Request] = {}
+        for courier, owner in list(self.borrowed.items()):
+            req = by_owner.setdefault(owner, Request("settle", "", origin=self.id, lease_s=lease))
+            if held.get(courier):
+                req.keep.append(courier)
+                continue
+            del self.borrowed[courier]
+            took = self._accepted.pop(courier, [])
+            req.couriers.append(courier)
+            req.loads.append(sum(size for *_, size in took))
+            req.orders += [(tenant, order_id) for tenant, order_id, _ in took]
+        await asyncio.gather(*(rpc.tell(self.redis, s, r) for s, r in by_owner.items()))
 
     async def _flush_etas(self) -> None:
         """Write the refreshed ETAs once a second (in a thread: store round trips)."""
@@ -524,13 +598,17 @@ class Shard:
                 return
             self.index.remove(courier)
         # at its last position in the old shard: inside the same fences, no enter events
-        self._restore([courier], [entry.state])
+        restore(self.index, [courier], [entry.state])
         commit.touched[courier] = None
         commit.removed.discard(courier)
 
     async def _commit(self, commit: _Commit) -> None:
         outbox, self.hub.outbox = self.hub.outbox, []
-        if not (commit.acks or commit.sends or commit.events or outbox):
+        for courier in self._changed:
+            if courier in self.index:
+                commit.touched[courier] = None
+        self._changed.clear()
+        if not (commit.touched or commit.acks or commit.sends or commit.events or outbox):
             return
         pipe = self.redis.pipeline(transaction=True)
         if commit.touched:
@@ -607,8 +685,15 @@ class Shard:
                 if got is None:
                     continue
                 req = codec.request_decoder.decode(got[1])
-                answer = self.answer(req)
+                answer: Any
+                if req.op == "run":
+                    answer = await self._run_for(req)
+                else:
+                    answer = self.answer(req)
+                await self._settle()  # a borrowed courier accepted or rejected
                 await self._commit(_Commit())  # what answering published
+                if not req.reply:
+                    continue
                 pipe = conn.pipeline(transaction=False)
                 pipe.rpush(req.reply, codec.encode(answer))
                 pipe.expire(req.reply, REPLY_TTL_S)
@@ -616,12 +701,21 @@ class Shard:
         finally:
             await conn.aclose()
 
-    def answer(self, req: Request) -> codec.NearestReply | codec.CellsReply | AnswerReply:
-        """The reply to one request (queries of this shard's index, offer answers)."""
+    def answer(
+        self, req: Request
+    ) -> codec.NearestReply | codec.CellsReply | AnswerReply | LendReply | None:
+        """The reply to one request (queries of this shard's index, offer answers, loans)."""
         if req.op == "answer":
             return self._answer_offer(req)
         if req.op == "release":
             return self._release(req)
+        if req.op == "lend":
+            return self._lend(req)
+        if req.op == "settle":
+            self._settled(req)
+            return None
+        if req.op == "assign":
+            return self._assign(req)
         if req.op == "nearest":
             found = self.index.nearest(req.lat, req.lng, req.k, tenant=req.tenant)
             return codec.NearestReply(found=[(str(c), m) for c, m in found])
@@ -634,13 +728,75 @@ class Shard:
             order = self.dispatch.answer(req.tenant, req.courier, req.offer_id, accept=req.accept)
         except Exception as exc:  # the worker re-raises it by class name
             return AnswerReply(error=type(exc).__name__, detail=str(exc))
+        if req.accept and order.courier_id in self.borrowed:
+            took = self._accepted.setdefault(order.courier_id, [])
+            took.append((order.tenant, order.id, order.size))
         return AnswerReply(order_id=order.id)
+
+    async def _run_for(self, req: Request) -> RunReply:
+        """`POST /v1/dispatch/run` on a worker: a batch now, reported for its tenant."""
+        if self.dispatch is None or req.tenant is None:
+            return RunReply(mode="", offers=[], unassigned={})
+        share = self.dispatch.share_of(await self.run_batch(), req.tenant)
+        return RunReply(mode=share.mode, offers=share.offers, unassigned=share.unassigned)
+
+    def _assign(self, req: Request) -> AnswerReply:
+        """A dispatcher gives an order whose pickup this shard owns to a courier by hand; a
+        courier of another shard gets the load there (a settle without a loan)."""
+        if self.dispatch is None or req.tenant is None or req.courier is None or not req.orders:
+            return AnswerReply(error="NotFound", detail="no dispatch in this shard")
+        _, order_id = req.orders[0]
+        actor = Actor(ActorKind.DISPATCHER, req.tenant)
+        try:
+            order = self.dispatch.assign_by_hand(req.tenant, order_id, req.courier, actor)
+        except Exception as exc:  # the worker re-raises it by class name
+            return AnswerReply(error=type(exc).__name__, detail=str(exc))
+        if req.courier not in self.index and req.k >= 0:  # k: the courier's shard
+            self._accepted.setdefault(req.courier, []).append((req.tenant, order.id, order.size))
+            self.borrowed.setdefault(req.courier, req.k)
+        return AnswerReply(order_id=order.id)
+
+    def _lend(self, req: Request) -> LendReply:
+        """This shard's free couriers near another shard's pickups, lent to it (not offered
+        here, nor lent to a third shard) until it settles or `LEND_S` passes."""
+        if not req.points or not len(self.index):
+            return LendReply(couriers=[])
+        lats, lngs, radii = (np.array(col) for col in zip(*req.points, strict=True))
+        _, rows, _ = self.index.radius_pairs(lats, lngs, radii, min_free_capacity=1)
+        cols = self.index.columns(np.unique(rows))
+        held = self.dispatch.offers.held_units() if self.dispatch is not None else {}
+        now = time.monotonic()
+        out = []
+        for courier, status in zip(cols.ids.tolist(), cols.status.tolist(), strict=True):
+            lender = self.lent.get(courier)
+            if status == "offline" or held.get(courier):
+                continue
+            if lender is not None and lender[0] != req.origin and lender[1] > now:
+                continue
+            self.lent[courier] = (req.origin, now + LEND_S)
+            out.append((courier, snapshot_of(self.index.get(courier))))
+        return LendReply(couriers=out)
+
+    def _settled(self, req: Request) -> None:
+        """A borrower gives couriers back (with the load of what they accepted there) and
+        keeps the ones its offers hold."""
+        for courier, units in zip(req.couriers, req.loads, strict=True):
+            if self.lent.get(courier, (None, 0.0))[0] == req.origin:
+                del self.lent[courier]
+            if units and self.dispatch is not None:
+                self.dispatch.add_load(courier, units)
+                self._changed[courier] = None
+        until = time.monotonic() + req.lease_s
+        for courier in req.keep:
+            self.lent[courier] = (req.origin, until)
+        self._pool([OrderIn(tenant, order_id) for tenant, order_id in req.orders])
 
     def _release(self, req: Request) -> AnswerReply:
         """A courier this shard holds carries ``req.k`` units less."""
         if self.dispatch is None or req.courier is None or req.courier not in self.index:
             return AnswerReply(error="NotFound", detail="not in this shard")
         self.dispatch.release_load(req.courier, req.k)
+        self._changed[req.courier] = None
         return AnswerReply()
 
     def couriers_in_cells(self, tenant: str | None, cells: list[int]) -> list[CourierMessage]:

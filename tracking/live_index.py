@@ -258,6 +258,11 @@ class LiveIndex:
         self._centre[rows] = np.array([g.xyz for g in geoms])[inverse]
         self._cos_in[rows] = np.cos(np.array([g.inradius for g in geoms]))[inverse]
 
+    @property
+    def row_span(self) -> int:
+        """Every row this index has used (held or freed) is below this."""
+        return self._n_rows
+
     def __len__(self) -> int:
         return len(self._row_of)
 

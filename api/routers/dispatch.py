@@ -21,25 +21,14 @@ class AssignIn(BaseModel):
 @router.post("/dispatch/run")
 def run_dispatch(tenant: TenantDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Run one batch now (it also runs every dispatch window); reports the caller's orders."""
-    report = runtime.dispatch.run()
-    mine = {o.id for o in runtime.dispatch.dispatcher.pool() if o.tenant == tenant.id}
-    offers = [o for o in report.offers if runtime.dispatch.tenant_of_offer(o) == tenant.id]
+    share = runtime.dispatch.run_for(tenant.id)
     return {
-        "mode": report.assignment.mode,
+        "mode": share.mode,
         "offers": [
-            {
-                "offer_id": o.id,
-                "order_id": o.order_id,
-                "courier_id": o.courier_id,
-                "expires_at": o.expires_at,
-            }
-            for o in offers
+            {"offer_id": oid, "order_id": order, "courier_id": courier, "expires_at": expires}
+            for oid, order, courier, expires in share.offers
         ],
-        "unassigned": {
-            order_id: reason
-            for order_id, reason in report.assignment.unassigned.items()
-            if order_id in mine
-        },
+        "unassigned": share.unassigned,
     }
 
 
