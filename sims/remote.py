@@ -438,12 +438,19 @@ async def _create_orders(
 
 
 async def run_async(
-    url: str, config: SimConfig, *, api_key: str, processes: int = 1
+    url: str,
+    config: SimConfig,
+    *,
+    api_key: str,
+    processes: int = 1,
+    rest_url: str | None = None,
 ) -> dict[str, Any]:
-    """A bounded run against the server at ``url`` (loopback only); the JSON report."""
+    """A bounded run against the server at ``url`` (loopback only); the JSON report.
+    ``rest_url``: another server (an API worker of the same scale-out) for the REST calls,
+    so orders and the drivers they are offered to meet on different workers."""
     endpoint = loopback_endpoint(url)
     run_id = secrets.token_hex(3)
-    rest = _Rest(endpoint, api_key)
+    rest = _Rest(loopback_endpoint(rest_url or url), api_key)
     try:
         couriers = await _setup(rest, config, run_id)
         setup_ms = list(rest.latency_ms)
