@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import h3.api.basic_int as h3i
 import pytest
 
+from scaling import keys
 from scaling.shard_map import ShardMap
 from scaling.throwaway_redis import RedisServer, RedisUnavailable, throwaway_redis
 
@@ -60,3 +61,24 @@ def two_shards() -> ShardMap:
     east = h3i.latlng_to_cell(*EAST, 4)
     assert h3i.latlng_to_cell(*WEST, 4) != east
     return ShardMap(resolution=4, cells={east: 1}, default=0)
+
+
+async def streams_idle(redis: Any, shards: Iterable[int]) -> bool:
+    """Whether every entry of these shards' streams was applied and acknowledged.
+
+    One atomic snapshot (MULTI) of every stream: an entry goes from undelivered (after the
+    group's last-delivered id) to pending to acknowledged, and a handover's takeover is added
+    to the next stream in the MULTI that acknowledges the handover, so the snapshot never
+    finds an entry in neither state. Separate reads could: the pending count read before a
+    shard's XREADGROUP and the delivery read after it both look idle while the shard has not
+    applied the entry yet (how the crossing test once saw the courier's next-to-last ping).
+    """
+    pipe = redis.pipeline(transaction=True)
+    for s in shards:
+        pipe.xinfo_stream(keys.stream(s))
+        pipe.xinfo_groups(keys.stream(s))
+    replies = await pipe.execute()
+    for stream, (group,) in zip(replies[::2], replies[1::2], strict=True):
+        if group["pending"] or group["last-delivered-id"] != stream["last-generated-id"]:
+            return False
+    return True

@@ -29,7 +29,7 @@ from api.tokens import issue_driver_token
 from scaling import codec, keys
 from scaling.shard_map import ShardMap, save
 from store.memory import MemoryStore
-from tests.scaling.conftest import WEST, run_async, two_shards
+from tests.scaling.conftest import WEST, run_async, streams_idle, two_shards
 from tracking import LiveIndex
 
 pytestmark = pytest.mark.redis
@@ -201,12 +201,7 @@ async def console(port: int, run: Run, done: asyncio.Event) -> None:
 
 async def settled(redis: Redis) -> None:
     for _ in range(1000):
-        busy = False
-        for s in (0, 1):
-            pending = await redis.xpending(keys.stream(s), keys.GROUP)
-            (group,) = await redis.xinfo_groups(keys.stream(s))
-            busy = busy or pending["pending"] > 0 or (group.get("lag") or 0) > 0
-        if not busy:
+        if await streams_idle(redis, (0, 1)):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the streams did not drain")

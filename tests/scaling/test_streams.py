@@ -21,7 +21,7 @@ from store.errors import NotFound
 from store.interface import Store
 from store.memory import MemoryStore
 from store.records import Courier
-from tests.scaling.conftest import EAST, WEST, run_async, two_shards
+from tests.scaling.conftest import EAST, WEST, run_async, streams_idle, two_shards
 from tracking.hub import Hub
 
 pytestmark = pytest.mark.redis
@@ -43,14 +43,9 @@ class Cluster:
     shards: dict[int, Shard]
 
     async def settle(self) -> None:
-        """Until every stream entry is acknowledged and nothing waits for a handover."""
+        """Until every stream entry is applied and acknowledged."""
         for _ in range(400):
-            busy = any(sh.waiting for sh in self.shards.values())
-            for s in self.shards:
-                pending = await self.redis.xpending(keys.stream(s), keys.GROUP)
-                (group,) = await self.redis.xinfo_groups(keys.stream(s))
-                busy = busy or pending["pending"] > 0 or (group.get("lag") or 0) > 0
-            if not busy:
+            if await streams_idle(self.redis, self.shards):
                 return
             await asyncio.sleep(0.02)
         raise AssertionError("streams did not settle")
