@@ -119,7 +119,7 @@ class Gateway:
         """Load the shard map and start listening for console cells."""
         self.shard_map = await load(self.redis)
         self._pubsub = self.redis.pubsub()
-        await self._pubsub.subscribe(f"{keys.PREFIX}:ctl")  # listen() needs one subscription
+        await self._pubsub.subscribe(keys.CONTROL)
         self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
@@ -245,6 +245,9 @@ class Gateway:
             if message["type"] != "message":
                 continue
             channel: bytes = message["channel"]
+            if channel == keys.CONTROL.encode():
+                await self._reload()
+                continue
             try:
                 update = codec.update_decoder.decode(message["data"])
             except msgspec.DecodeError:
@@ -256,6 +259,14 @@ class Gateway:
             else:  # a courier's channel: for its driver
                 for event in update.events:
                     self.hub.publish_event(update.tenant, [("courier", name)], event)
+
+    async def _reload(self) -> None:
+        """A new shard map: pings go by it from now on (a courier whose cells moved is handed
+        over on its next message, as when it crosses a boundary)."""
+        self.shard_map = await load(self.redis)
+        if self._remote is not None:
+            self._remote.shard_map = self.shard_map
+        log.info("shard map v%s", self.shard_map.version)
 
     def _republish_cell(self, cell: int, update: codec.CellUpdate) -> None:
         for msg in update.couriers:

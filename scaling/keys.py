@@ -5,6 +5,8 @@ from __future__ import annotations
 PREFIX = "hd"
 SHARD_MAP = f"{PREFIX}:shardmap"
 """Hash: ``version``, ``resolution``, ``default`` and ``cells`` (the encoded cell → shard map)."""
+CONTROL = f"{PREFIX}:ctl"
+"""Pub/sub channel on which a new shard map's version is announced (shards and workers reload)."""
 OWNER = f"{PREFIX}:owner"
 """Hash courier id → shard that holds it (written by shards; read by a worker on a new
 connection, so a reconnecting driver's first ping can be handed over)."""

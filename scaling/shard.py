@@ -42,7 +42,7 @@ from scaling.codec import (
     Takeover,
 )
 from scaling.errors import ShardTimeout
-from scaling.shard_map import ShardMap
+from scaling.shard_map import ShardMap, load
 from store.errors import NotFound
 from store.interface import Store
 from store.records import GeofenceRecord
@@ -278,6 +278,8 @@ class Shard:
 
     async def run(self, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> None:
         """Consume until ``stop`` is set; requests are answered on a second connection."""
+        control = self.redis.pubsub()
+        await control.subscribe(keys.CONTROL)
         await self.prepare()
         await self.recover()
         server = asyncio.create_task(self.serve_requests(stop))
@@ -296,9 +298,12 @@ class Shard:
                     await self.refresh_fences()
                 await self._dispatch_due()
                 await self._flush_etas()
+                if await control.get_message(ignore_subscribe_messages=True, timeout=0.0):
+                    self.shard_map = await load(self.redis)
         finally:
             stop.set()
             await server
+            await control.aclose()
 
     async def _dispatch_due(self) -> None:
         """One dispatch batch per window over the orders whose pickup this shard owns."""
@@ -838,7 +843,6 @@ async def run_shard(
     PostGIS store at ``database_url`` when given."""
     import signal
 
-    from scaling.shard_map import load
     from store.factory import open_store
 
     redis = Redis.from_url(redis_url)

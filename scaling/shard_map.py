@@ -120,7 +120,8 @@ class _Stored(msgspec.Struct):
 
 
 async def save(redis: Any, shard_map: ShardMap) -> ShardMap:
-    """Write the map with the next version (one hash, written atomically); returns it."""
+    """Write the map with the next version (one hash, written atomically) and announce it on
+    `keys.CONTROL`, so running shards and workers reload it; returns it."""
     old = await redis.hget(keys.SHARD_MAP, "map")
     version = msgspec.json.decode(old, type=_Stored).version + 1 if old else shard_map.version
     stored = _Stored(
@@ -129,6 +130,7 @@ async def save(redis: Any, shard_map: ShardMap) -> ShardMap:
     await redis.hset(
         keys.SHARD_MAP, mapping={"map": msgspec.json.encode(stored), "version": version}
     )
+    await redis.publish(keys.CONTROL, version)
     return ShardMap(shard_map.resolution, dict(shard_map.cells), shard_map.default, version)
 
 

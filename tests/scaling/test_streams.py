@@ -16,7 +16,7 @@ from geo.cells import cell_of
 from scaling import codec, keys
 from scaling.gateway import Gateway
 from scaling.shard import Shard
-from scaling.shard_map import save
+from scaling.shard_map import ShardMap, save
 from store.errors import NotFound
 from store.interface import Store
 from store.memory import MemoryStore
@@ -188,3 +188,32 @@ def test_fence_events_reach_consoles_and_a_handover_is_not_an_exit(redis_url: st
 
     events = [e for e in run_async(main) if e[0] != "dwell"]
     assert events == [("enter", fence.id), ("exit", fence.id)]
+
+
+def test_a_new_shard_map_reaches_running_shards_and_workers(redis_url: str) -> None:
+    """Saving a map announces it: the worker routes by it at once, and a courier whose cell
+    moved is handed over to its new shard on its next ping, with its state."""
+
+    async def main() -> None:
+        async with cluster(redis_url, lambda: T0 + 100) as c:
+            await c.gateway.ingest("t1", "x", [ping(*WEST, T0)])
+            await c.settle()
+            c.shards[0].index.set_attrs("x", load=1)
+            old = c.shards[0].shard_map
+            west = cell_of(*WEST, old.resolution)
+            moved = await save(c.redis, ShardMap(old.resolution, {**old.cells, west: 1}, 0))
+            for _ in range(200):
+                maps = [c.gateway.shard_map, *(sh.shard_map for sh in c.shards.values())]
+                if all(m is not None and m.version == moved.version for m in maps):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the new map did not reach every process")
+            await c.gateway.ingest("t1", "x", [ping(WEST[0], WEST[1] + 1e-4, T0 + 1)])
+            await c.settle()
+            assert "x" not in c.shards[0].index
+            state = c.shards[1].index.get("x")
+            assert (state.ts, state.load) == (T0 + 1, 1)
+            assert await c.redis.hget(keys.OWNER, "x") == b"1"
+
+    run_async(main)
