@@ -59,8 +59,11 @@ class BorderIndex:
         """Own couriers lent to another shard: not candidates here meanwhile."""
 
     def borrow(self, lent: dict[str, CourierSnapshot]) -> None:
-        """The couriers other shards lent for the next run (replacing the last run's)."""
-        self.foreign = LiveIndex(resolution=self.own.resolution, clock=self.clock)
+        """The couriers other shards lent for the next run (replacing the last run's); one
+        handed over to this shard meanwhile counts once, as its own."""
+        lent = {c: snap for c, snap in lent.items() if c not in self.own}
+        if lent or len(self.foreign):
+            self.foreign = LiveIndex(resolution=self.own.resolution, clock=self.clock)
         if lent:
             restore(self.foreign, list(lent), list(lent.values()))
 

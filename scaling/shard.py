@@ -684,27 +684,35 @@ class Shard:
     async def serve_requests(self, stop: asyncio.Event) -> None:
         """Answer `Request` calls pushed on this shard's request list until ``stop``."""
         conn = self.redis.client()
+        runs: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
                 got = await conn.blpop([keys.requests(self.id)], timeout=0.2)
                 if got is None:
                     continue
                 req = codec.request_decoder.decode(got[1])
-                answer: Any
                 if req.op == "run":
-                    answer = await self._run_for(req)
-                else:
-                    answer = self.answer(req)
+                    # on a task of its own: this list keeps answering loans meanwhile (a
+                    # neighbour's batch may be waiting for one)
+                    task = asyncio.create_task(self._run_for(req))
+                    runs.add(task)
+                    task.add_done_callback(runs.discard)
+                    continue
+                answer = self.answer(req)
                 await self._settle()  # a borrowed courier accepted or rejected
                 await self._commit(_Commit())  # what answering published
-                if not req.reply:
-                    continue
-                pipe = conn.pipeline(transaction=False)
-                pipe.rpush(req.reply, codec.encode(answer))
-                pipe.expire(req.reply, REPLY_TTL_S)
-                await pipe.execute()
+                await self._reply(req, answer)
+            await asyncio.gather(*runs)
         finally:
             await conn.aclose()
+
+    async def _reply(self, req: Request, answer: Any) -> None:
+        if not req.reply:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(req.reply, codec.encode(answer))
+        pipe.expire(req.reply, REPLY_TTL_S)
+        await pipe.execute()
 
     def answer(
         self, req: Request
@@ -738,12 +746,13 @@ class Shard:
             took.append((order.tenant, order.id, order.size))
         return AnswerReply(order_id=order.id)
 
-    async def _run_for(self, req: Request) -> RunReply:
+    async def _run_for(self, req: Request) -> None:
         """`POST /v1/dispatch/run` on a worker: a batch now, reported for its tenant."""
-        if self.dispatch is None or req.tenant is None:
-            return RunReply(mode="", offers=[], unassigned={})
-        share = self.dispatch.share_of(await self.run_batch(), req.tenant)
-        return RunReply(mode=share.mode, offers=share.offers, unassigned=share.unassigned)
+        reply = RunReply(mode="", offers=[], unassigned={})
+        if self.dispatch is not None and req.tenant is not None:
+            share = self.dispatch.share_of(await self.run_batch(), req.tenant)
+            reply = RunReply(mode=share.mode, offers=share.offers, unassigned=share.unassigned)
+        await self._reply(req, reply)
 
     def _assign(self, req: Request) -> AnswerReply:
         """A dispatcher gives an order whose pickup this shard owns to a courier by hand; a
