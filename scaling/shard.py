@@ -699,7 +699,8 @@ class Shard:
                     task.add_done_callback(runs.discard)
                     continue
                 answer = self.answer(req)
-                await self._settle()  # a borrowed courier accepted or rejected
+                if req.op in ("answer", "assign"):
+                    await self._settle()  # a borrowed courier took an order or declined
                 await self._commit(_Commit())  # what answering published
                 await self._reply(req, answer)
             await asyncio.gather(*runs)
