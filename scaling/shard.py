@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from api.dispatch_flow import DispatchService, RunReport
 from api.eta_flow import EtaRefresher
@@ -287,9 +288,16 @@ class Shard:
             ready()
         try:
             while not stop.is_set():
-                got = await self.redis.xreadgroup(
-                    keys.GROUP, self.consumer, {self.stream: ">"}, count=self.batch, block=50
-                )
+                try:
+                    got = await self.redis.xreadgroup(
+                        keys.GROUP, self.consumer, {self.stream: ">"}, count=self.batch, block=50
+                    )
+                except RedisTimeout:
+                    # the loop was held longer than the client's socket timeout (a long batch
+                    # asked over REST): what Redis delivered meanwhile is in the pending list
+                    log.warning("shard %s: stream read timed out; re-reading pending", self.id)
+                    await self.recover()
+                    continue
                 if got:
                     await self.handle(got[0][1])
                 await self._release_expired()
@@ -687,7 +695,11 @@ class Shard:
         runs: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                got = await conn.blpop([keys.requests(self.id)], timeout=0.2)
+                try:
+                    got = await conn.blpop([keys.requests(self.id)], timeout=0.2)
+                except RedisTimeout:  # the loop was held (a long batch): the caller timed out
+                    log.warning("shard %s: request read timed out", self.id)
+                    continue
                 if got is None:
                     continue
                 req = codec.request_decoder.decode(got[1])
