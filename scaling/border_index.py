@@ -55,6 +55,9 @@ class BorderIndex:
         self.clock = clock
         self.foreign = LiveIndex(resolution=own.resolution, clock=clock)
         self._offset = 0
+        self._live = own
+        self.in_batch: Collection[str] = frozenset()
+        """Own couriers a running batch sees (`freeze`): not to be lent meanwhile."""
         self.lent_out: Collection[str] = frozenset()
         """Own couriers lent to another shard: not candidates here meanwhile."""
 
@@ -66,6 +69,39 @@ class BorderIndex:
             self.foreign = LiveIndex(resolution=self.own.resolution, clock=self.clock)
         if lent:
             restore(self.foreign, list(lent), list(lent.values()))
+
+    def freeze(self, pickups: list[tuple[float, float, float]]) -> LiveIndex:
+        """Serve the own couriers within reach of these ``(lat, lng, radius)`` pickups from a
+        copy until `thaw`, so a batch can run on a thread while ingest writes the live index;
+        returns the copy (the batch's view of those couriers, positions included)."""
+        self._live = self.own
+        copy = LiveIndex(resolution=self.own.resolution, clock=self.clock)
+        if pickups and len(self.own):
+            lats, lngs, radii = (np.array(col) for col in zip(*pickups, strict=True))
+            _, rows, _ = self.own.radius_pairs(lats, lngs, radii)
+            c = self.own.columns(np.unique(rows))
+            if c.ids.size:
+                copy.upsert_many(
+                    c.ids,
+                    c.lat,
+                    c.lng,
+                    c.ts,
+                    tenant=c.tenant,
+                    status=c.status,
+                    vehicle=c.vehicle,
+                    capacity=c.capacity,
+                    load=c.load,
+                    skills=c.skills,
+                    idle_since=c.idle_since,
+                )
+        self.own = copy
+        self.in_batch = frozenset(str(c) for c in copy.ids_of(np.arange(copy.row_span)))
+        return copy
+
+    def thaw(self) -> None:
+        """Back to the live index after a batch."""
+        self.own = self._live
+        self.in_batch = frozenset()
 
     def radius_pairs(
         self,

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,8 @@ log = logging.getLogger("hexdispatch.shard")
 
 REPLY_TTL_S = 30
 """A reply nobody collected (the caller timed out) expires."""
+DISPATCH_OPS = frozenset({"answer", "assign", "release", "settle"})
+"""Requests that change dispatch state: they wait for a running batch."""
 LEND_S = 10.0
 """How long a courier lent for one dispatch run stays lent if the borrower never says what it
 did with it (it says so right after its run; a courier it offered an order stays lent until
@@ -203,6 +205,9 @@ class Shard:
         self._changed: dict[str, None] = {}
         """Couriers whose load a request changed: their snapshot goes out with the next commit."""
         self._batch = asyncio.Lock()
+        self._held_orders: list[OrderIn | OrderOut] = []
+        """Order changes read while a batch ran, applied after it."""
+        self._tasks: set[asyncio.Task[None]] = set()
         self.etas: EtaRefresher | None = None
         self._last_eta_flush = time.monotonic()
         if store is not None:
@@ -311,40 +316,72 @@ class Shard:
         finally:
             stop.set()
             await server
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await control.aclose()
 
     async def _dispatch_due(self) -> None:
-        """One dispatch batch per window over the orders whose pickup this shard owns."""
+        """One dispatch batch per window over the orders whose pickup this shard owns, on a
+        task: the stream is read on meanwhile."""
         if self.dispatch is None or time.monotonic() - self._last_dispatch < self.dispatch_window_s:
             return
+        if self._batch.locked():
+            return
         self._last_dispatch = time.monotonic()
-        await self.run_batch()
+        self._spawn(self.run_batch())
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("shard %s: dispatch work failed", self.id)
+
+        task = asyncio.create_task(logged())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run_batch(self) -> RunReport:
         """One batch over the orders this shard owns, with the couriers its neighbours lend
         it near them (one batch at a time: a loan serves the run it was made for)."""
         assert self.dispatch is not None
         async with self._batch:
-            await self._borrow()
+            pickups = self._pickups()
+            await self._borrow(pickups)
             now = time.monotonic()
             self.lent = {c: lent for c, lent in self.lent.items() if lent[1] > now}
             self.border.lent_out = set(self.lent)
-            report = self.dispatch.run()
+            # The batch runs on a thread over a copy of the couriers near the pickups, so the
+            # loop goes on applying pings to the live index; order changes and offer answers
+            # that arrive meanwhile wait for it (`_held_orders`, `_dispatch_op`).
+            live = self.dispatch.index
+            self.dispatch.index = self.border.freeze(pickups)
+            try:
+                report = await asyncio.to_thread(self.dispatch.run)
+            finally:
+                self.dispatch.index = live
+                self.border.thaw()
+            held, self._held_orders = self._held_orders, []
+            self._pool(held)
             await self._settle()
             await self._commit(_Commit())
             return report
 
-    async def _borrow(self) -> None:
+    def _pickups(self) -> list[tuple[float, float, float]]:
+        """``(lat, lng, radius)`` of the waiting orders without an outstanding offer."""
+        assert self.dispatch is not None
+        offered = self.dispatch.offers.offered_orders()
+        return [
+            (o.pickup_lat, o.pickup_lng, o.max_pickup_m)
+            for o in self.dispatch.dispatcher.pool()
+            if o.id not in offered
+        ]
+
+    async def _borrow(self, pickups: list[tuple[float, float, float]]) -> None:
         """Ask the shards owning cells within the pickup radius of a waiting order for their
         free couriers near it (a neighbour that does not answer in time is left out)."""
-        assert self.dispatch is not None
         asks: dict[int, list[tuple[float, float, float]]] = {}
         if len(self.shard_map.shards) > 1:
-            offered = self.dispatch.offers.offered_orders()
-            for o in self.dispatch.dispatcher.pool():
-                if o.id in offered:
-                    continue
-                point = (o.pickup_lat, o.pickup_lng, o.max_pickup_m)
+            for point in pickups:
                 for shard in self.shard_map.shards_near(*point) - {self.id}:
                     asks.setdefault(shard, []).append(point)
         replies = await asyncio.gather(*(self._ask_lend(s, p) for s, p in asks.items()))
@@ -516,7 +553,10 @@ class Shard:
             run.append(entry)
             commit.acks.append(eid)
         self._apply(run, commit)
-        self._pool(commit.orders)
+        if self._batch.locked():  # the batch's thread holds the pool: after it
+            self._held_orders += commit.orders
+        else:
+            self._pool(commit.orders)
         if self.etas is not None and commit.touched:
             self.etas.couriers_moved(list(commit.touched))
         await self._commit(commit)
@@ -692,7 +732,6 @@ class Shard:
     async def serve_requests(self, stop: asyncio.Event) -> None:
         """Answer `Request` calls pushed on this shard's request list until ``stop``."""
         conn = self.redis.client()
-        runs: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
                 try:
@@ -706,18 +745,25 @@ class Shard:
                 if req.op == "run":
                     # on a task of its own: this list keeps answering loans meanwhile (a
                     # neighbour's batch may be waiting for one)
-                    task = asyncio.create_task(self._run_for(req))
-                    runs.add(task)
-                    task.add_done_callback(runs.discard)
-                    continue
-                answer = self.answer(req)
-                if req.op in ("answer", "assign"):
-                    await self._settle()  # a borrowed courier took an order or declined
-                await self._commit(_Commit())  # what answering published
-                await self._reply(req, answer)
-            await asyncio.gather(*runs)
+                    self._spawn(self._run_for(req))
+                elif req.op in DISPATCH_OPS:
+                    self._spawn(self._dispatch_op(req))  # after a running batch, in order
+                else:
+                    answer = self.answer(req)
+                    await self._commit(_Commit())  # what answering published
+                    await self._reply(req, answer)
         finally:
             await conn.aclose()
+
+    async def _dispatch_op(self, req: Request) -> None:
+        """A request that changes dispatch state, once no batch is running (the batch's thread
+        holds the dispatcher; waiting here keeps the loop free)."""
+        async with self._batch:
+            answer = self.answer(req)
+            if req.op in ("answer", "assign"):
+                await self._settle()  # a borrowed courier took an order or declined
+            await self._commit(_Commit())  # what answering published
+        await self._reply(req, answer)
 
     async def _reply(self, req: Request, answer: Any) -> None:
         if not req.reply:
@@ -796,7 +842,8 @@ class Shard:
         out = []
         for courier, status in zip(cols.ids.tolist(), cols.status.tolist(), strict=True):
             lender = self.lent.get(courier)
-            if status == "offline" or held.get(courier):
+            # a courier the running batch may offer is not lent (it would be offered twice)
+            if status == "offline" or held.get(courier) or courier in self.border.in_batch:
                 continue
             if lender is not None and lender[0] != req.origin and lender[1] > now:
                 continue
