@@ -205,6 +205,8 @@ class Shard:
         self._changed: dict[str, None] = {}
         """Couriers whose load a request changed: their snapshot goes out with the next commit."""
         self._batch = asyncio.Lock()
+        self._solving = False
+        """A batch is running on its thread (the pool and the offers are its own)."""
         self._held_orders: list[OrderIn | OrderOut] = []
         """Order changes read while a batch ran, applied after it."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -355,9 +357,11 @@ class Shard:
             # that arrive meanwhile wait for it (`_held_orders`, `_dispatch_op`).
             live = self.dispatch.index
             self.dispatch.index = self.border.freeze(pickups)
+            self._solving = True
             try:
                 report = await asyncio.to_thread(self.dispatch.run)
             finally:
+                self._solving = False
                 self.dispatch.index = live
                 self.border.thaw()
             held, self._held_orders = self._held_orders, []
@@ -553,7 +557,7 @@ class Shard:
             run.append(entry)
             commit.acks.append(eid)
         self._apply(run, commit)
-        if self._batch.locked():  # the batch's thread holds the pool: after it
+        if self._solving:  # the batch's thread holds the pool: after it
             self._held_orders += commit.orders
         else:
             self._pool(commit.orders)
