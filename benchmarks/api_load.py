@@ -275,6 +275,7 @@ class LoadResult:
     gc: str
     ws: str
     app: str
+    pinned: bool
     pings_per_s: float
     messages_per_s: float
     rejected: int
@@ -366,8 +367,22 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def _pinned_cpus() -> tuple[set[int], set[int]]:
+    """The server's CPU (the first this process may use) and the clients' (the others)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError("--pin needs at least 2 CPUs")
+    return {cpus[0]}, set(cpus[1:])
+
+
 @contextlib.contextmanager
-def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Iterator[int]:
+def _server(
+    args: argparse.Namespace,
+    port: int,
+    secret: str,
+    key: str,
+    pin: tuple[set[int], set[int]] | None,
+) -> Iterator[int]:
     cmd = [
         sys.executable, "-m", "benchmarks.api_server", "--port", str(port),
         "--couriers", str(args.couriers), "--api-key", key, "--token-secret", secret,
@@ -378,7 +393,14 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
     if args.lag_file:
         cmd += ["--lag-file", args.lag_file]
     cmd += ["--gc", args.gc, "--ws", args.ws, "--app", args.app]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+
+    def on_its_cpu() -> None:  # in the child, before exec: every thread it starts inherits
+        if pin is not None:
+            os.sched_setaffinity(0, pin[0])
+
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}, preexec_fn=on_its_cpu
+    )
     try:
         deadline = time.time() + 60
         while True:
@@ -401,17 +423,34 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
 
 def run(args: argparse.Namespace) -> LoadResult:
     """One bounded run: server up, consoles subscribed, drivers for ``args.seconds``."""
-    from benchmarks.api_server import courier_ids
-
     secret, key = secrets.token_urlsafe(32), "hxd_bench_" + secrets.token_urlsafe(16)
     port = _free_port()
+    own_cpus = os.sched_getaffinity(0)
+    pin = _pinned_cpus() if args.pin else None
+    if pin is not None:  # this process and the clients it starts stay off the server's CPU
+        os.sched_setaffinity(0, pin[1])
+    try:
+        return _run_pinned(args, port, secret, key, pin)
+    finally:
+        os.sched_setaffinity(0, own_cpus)
+
+
+def _run_pinned(
+    args: argparse.Namespace,
+    port: int,
+    secret: str,
+    key: str,
+    pin: tuple[set[int], set[int]] | None,
+) -> LoadResult:
+    from benchmarks.api_server import courier_ids
+
     ctx = mp.get_context("spawn")
     ids = courier_ids(args.couriers)
     own_lag_file = args.lag_file is None
     if own_lag_file:
         fd, args.lag_file = tempfile.mkstemp(suffix=".json")
         os.close(fd)
-    with _server(args, port, secret, key) as pid:
+    with _server(args, port, secret, key, pin) as pid:
         if args.pid_file:
             with open(args.pid_file, "w") as f:
                 f.write(str(pid))
@@ -465,6 +504,7 @@ def run(args: argparse.Namespace) -> LoadResult:
         gc=args.gc,
         ws=args.ws,
         app=args.app,
+        pinned=args.pin,
         pings_per_s=round(accepted / args.seconds, 1),
         messages_per_s=round(sum(d["messages"] for d in drivers) / args.seconds, 1),
         rejected=sum(d["rejected"] for d in drivers),
@@ -518,6 +558,11 @@ def parser() -> argparse.ArgumentParser:
         choices=["hexdispatch", "floor"],
         default="hexdispatch",
         help="floor: a bare ASGI app that only acks (benchmarks.api_floor), for comparison",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server alone on the first CPU, the clients on the others (sched_setaffinity)",
     )
     p.add_argument("--pid-file", help="write the server pid here (for py-spy)")
     p.add_argument("--lag-file", help="keep the server's event-loop ticks here (JSON)")
