@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from starlette.types import Receive, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.outbound import encode
@@ -26,10 +27,16 @@ def bearer(ws: WebSocket, query_name: str) -> str | None:
     return ws.query_params.get(query_name)
 
 
-async def receive_frame(ws: WebSocket, limit: int) -> bytes | str | None:
+async def receive_frame(
+    ws: WebSocket, limit: int, receive: Receive | None = None
+) -> bytes | str | None:
     """The next text or binary frame; None once the client has gone or the frame was too big
-    (the connection is then closed)."""
-    message = await ws.receive()
+    (the connection is then closed).
+
+    ``receive`` is the connection's ASGI receive, for a caller that owns it (the driver
+    endpoint's hot path skips Starlette's per-message state checks); by default ``ws.receive``.
+    """
+    message = await (receive or ws.receive)()
     if message["type"] == "websocket.disconnect":
         return None
     data: bytes | str | None = message.get("text")
@@ -54,10 +61,17 @@ def next_tick(now: float, interval_s: float) -> float:
 
 
 class Writer:
-    """Sends what the hub holds for one subscriber, at most once per interval (coalescing)."""
+    """Sends what the hub holds for one subscriber, at most once per interval (coalescing).
 
-    def __init__(self, ws: WebSocket, runtime: Runtime, interval_s: float) -> None:
+    Every text frame of the connection goes through `send_text` under ``send_lock``; ``send``
+    is the connection's ASGI send when the caller owns it (by default ``ws.send``).
+    """
+
+    def __init__(
+        self, ws: WebSocket, runtime: Runtime, interval_s: float, send: Send | None = None
+    ) -> None:
         self.ws = ws
+        self._send = send or ws.send
         self.runtime = runtime
         self.interval_s = interval_s
         self.loop = asyncio.get_running_loop()
@@ -78,18 +92,22 @@ class Writer:
         self._wake_scheduled = False
         self.wake.set()
 
-    async def send(self, payload: object) -> None:
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
-            await self.ws.send_text(encode(payload).decode())
+            await self._send({"type": "websocket.send", "text": text})
+
+    async def send(self, payload: object) -> None:
+        await self.send_text(encode(payload).decode())
 
     async def send_raw(self, data: bytes) -> None:
-        async with self.send_lock:
-            await self.ws.send_text(data.decode())
+        await self.send_text(data.decode())
 
     async def run(self) -> None:
         assert self.sub is not None
         sub = self.sub
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        # OSError: the server's send on a connection the client has closed (a raw send is
+        # not translated to WebSocketDisconnect by Starlette)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             while True:
                 await self.wake.wait()
                 self.wake.clear()
@@ -99,8 +117,6 @@ class Writer:
                     return
                 batch = self.runtime.hub.drain(sub)
                 if batch:
-                    text = self.runtime.frames.delta_text(batch)
-                    async with self.send_lock:
-                        await self.ws.send_text(text)
+                    await self.send_text(self.runtime.frames.delta_text(batch))
                 now = self.loop.time()
                 await asyncio.sleep(next_tick(now, self.interval_s) - now)

@@ -273,6 +273,9 @@ class LoadResult:
     target_rate: float
     coalesce_s: float
     gc: str
+    ws: str
+    app: str
+    pinned: bool
     pings_per_s: float
     messages_per_s: float
     rejected: int
@@ -284,11 +287,20 @@ class LoadResult:
     latency_max_ms: float | None
     server_cpu: float | None
     """Cores the server used in the window (process CPU time / wall time)."""
+    server_cpu_s_per_1000_pings: float | None
+    """Server CPU seconds (user + system, /proc/<pid>/stat, every thread) per 1000 accepted pings
+    in the window: independent of how much of a core the machine left the server; capacity on one
+    dedicated core is 1000 / this pings/s."""
     loop_lag_p99_ms: float | None
     """How late the server's 10 ms loop timer fired, 99th percentile over the window."""
     late_on_cpu: float | None
     """Of the time the loop timer was more than 10 ms late, the share the server spent on CPU
     (near 1: its own work stalled the loop; near 0: it was waiting for a core)."""
+    gc_collections: int
+    gc_full_collections: int
+    gc_pause_max_ms: float
+    """Longest garbage collection in the window (every collection is timed by a gc callback)."""
+    gc_pause_total_ms: float
     load_average: float
     cpu_model: str
     cpus: int
@@ -305,9 +317,17 @@ def _free_port() -> int:
 def _loop_stats(path: str, since: float, until: float) -> dict[str, float | None]:
     """Server CPU and event-loop lag in the window, from `benchmarks.api_server`'s ticks."""
     with open(path) as f:
-        ticks = np.array([t for t in json.load(f) if since <= t[0] < until]).reshape(-1, 3)
+        watched = json.load(f)
+    ticks = np.array([t for t in watched["ticks"] if since <= t[0] < until]).reshape(-1, 3)
+    pauses = [p for p in watched["gc"] if since <= p[0] < until]
+    gc_stats = {
+        "gc_collections": len(pauses),
+        "gc_full_collections": sum(1 for p in pauses if p[1] == 2),
+        "gc_pause_max_ms": round(max((p[2] for p in pauses), default=0.0) * 1000, 1),
+        "gc_pause_total_ms": round(sum(p[2] for p in pauses) * 1000, 1),
+    }
     if not len(ticks):
-        return {"server_cpu": None, "loop_lag_p99_ms": None, "late_on_cpu": None}
+        return {"server_cpu": None, "loop_lag_p99_ms": None, "late_on_cpu": None, **gc_stats}
     lag, cpu = ticks[:, 1], ticks[:, 2]
     late = lag > 0.010
     late_wall = float((lag[late] + 0.010).sum())
@@ -315,7 +335,20 @@ def _loop_stats(path: str, since: float, until: float) -> dict[str, float | None
         "server_cpu": round(float(cpu.sum()) / (until - since), 2),
         "loop_lag_p99_ms": round(float(np.percentile(lag, 99)) * 1000, 1),
         "late_on_cpu": round(float(cpu[late].sum()) / late_wall, 2) if late_wall else None,
+        **gc_stats,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # after the command name: state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.time()))
 
 
 def _percentile(hist: np.ndarray, q: float) -> float | None:
@@ -334,8 +367,22 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def _pinned_cpus() -> tuple[set[int], set[int]]:
+    """The server's CPU (the first this process may use) and the clients' (the others)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise RuntimeError("--pin needs at least 2 CPUs")
+    return {cpus[0]}, set(cpus[1:])
+
+
 @contextlib.contextmanager
-def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Iterator[int]:
+def _server(
+    args: argparse.Namespace,
+    port: int,
+    secret: str,
+    key: str,
+    pin: tuple[set[int], set[int]] | None,
+) -> Iterator[int]:
     cmd = [
         sys.executable, "-m", "benchmarks.api_server", "--port", str(port),
         "--couriers", str(args.couriers), "--api-key", key, "--token-secret", secret,
@@ -345,8 +392,15 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
         cmd += ["--cprofile", args.cprofile]
     if args.lag_file:
         cmd += ["--lag-file", args.lag_file]
-    cmd += ["--gc", args.gc]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    cmd += ["--gc", args.gc, "--ws", args.ws, "--app", args.app]
+
+    def on_its_cpu() -> None:  # in the child, before exec: every thread it starts inherits
+        if pin is not None:
+            os.sched_setaffinity(0, pin[0])
+
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}, preexec_fn=on_its_cpu
+    )
     try:
         deadline = time.time() + 60
         while True:
@@ -369,17 +423,34 @@ def _server(args: argparse.Namespace, port: int, secret: str, key: str) -> Itera
 
 def run(args: argparse.Namespace) -> LoadResult:
     """One bounded run: server up, consoles subscribed, drivers for ``args.seconds``."""
-    from benchmarks.api_server import courier_ids
-
     secret, key = secrets.token_urlsafe(32), "hxd_bench_" + secrets.token_urlsafe(16)
     port = _free_port()
+    own_cpus = os.sched_getaffinity(0)
+    pin = _pinned_cpus() if args.pin else None
+    if pin is not None:  # this process and the clients it starts stay off the server's CPU
+        os.sched_setaffinity(0, pin[1])
+    try:
+        return _run_pinned(args, port, secret, key, pin)
+    finally:
+        os.sched_setaffinity(0, own_cpus)
+
+
+def _run_pinned(
+    args: argparse.Namespace,
+    port: int,
+    secret: str,
+    key: str,
+    pin: tuple[set[int], set[int]] | None,
+) -> LoadResult:
+    from benchmarks.api_server import courier_ids
+
     ctx = mp.get_context("spawn")
     ids = courier_ids(args.couriers)
     own_lag_file = args.lag_file is None
     if own_lag_file:
         fd, args.lag_file = tempfile.mkstemp(suffix=".json")
         os.close(fd)
-    with _server(args, port, secret, key) as pid:
+    with _server(args, port, secret, key, pin) as pid:
         if args.pid_file:
             with open(args.pid_file, "w") as f:
                 f.write(str(pid))
@@ -404,6 +475,10 @@ def run(args: argparse.Namespace) -> LoadResult:
             t0 = time.time() + 0.5
             timing[:] = [t0, t0 + args.warmup, t0 + args.warmup + args.seconds]
             go.set()
+            _sleep_until(timing[1])
+            cpu_from = _cpu_seconds(pid)
+            _sleep_until(timing[2])
+            cpu_used = _cpu_seconds(pid) - cpu_from
             results = [out.get(timeout=args.warmup + args.seconds + 120) for _ in procs]
         finally:
             for proc in procs:
@@ -427,6 +502,9 @@ def run(args: argparse.Namespace) -> LoadResult:
         target_rate=args.rate,
         coalesce_s=args.coalesce,
         gc=args.gc,
+        ws=args.ws,
+        app=args.app,
+        pinned=args.pin,
         pings_per_s=round(accepted / args.seconds, 1),
         messages_per_s=round(sum(d["messages"] for d in drivers) / args.seconds, 1),
         rejected=sum(d["rejected"] for d in drivers),
@@ -437,8 +515,13 @@ def run(args: argparse.Namespace) -> LoadResult:
         latency_p99_ms=_percentile(hist, 0.99),
         latency_max_ms=_percentile(hist, 1.0),
         server_cpu=loop["server_cpu"],
+        server_cpu_s_per_1000_pings=round(cpu_used / accepted * 1000, 4) if accepted else None,
         loop_lag_p99_ms=loop["loop_lag_p99_ms"],
         late_on_cpu=loop["late_on_cpu"],
+        gc_collections=int(loop["gc_collections"] or 0),
+        gc_full_collections=int(loop["gc_full_collections"] or 0),
+        gc_pause_max_ms=float(loop["gc_pause_max_ms"] or 0.0),
+        gc_pause_total_ms=float(loop["gc_pause_total_ms"] or 0.0),
         load_average=round(os.getloadavg()[0], 1),
         cpu_model=_cpu_model(),
         cpus=os.cpu_count() or 0,
@@ -461,8 +544,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gc",
         choices=["default", "tuned", "off"],
-        default="default",
-        help="the server's garbage collector settings",
+        default="tuned",
+        help="the server's garbage collector (tuned: as `hexdispatch serve` sets it)",
+    )
+    p.add_argument(
+        "--ws",
+        choices=["websockets-sansio", "websockets", "wsproto"],
+        default="websockets-sansio",
+        help="uvicorn's websocket implementation in the server",
+    )
+    p.add_argument(
+        "--app",
+        choices=["hexdispatch", "floor"],
+        default="hexdispatch",
+        help="floor: a bare ASGI app that only acks (benchmarks.api_floor), for comparison",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server alone on the first CPU, the clients on the others (sched_setaffinity)",
     )
     p.add_argument("--pid-file", help="write the server pid here (for py-spy)")
     p.add_argument("--lag-file", help="keep the server's event-loop ticks here (JSON)")

@@ -50,6 +50,22 @@ async def _watch_loop(ticks: list[tuple[float, float, float]]) -> None:
         last_wall, last_cpu = wall, cpu
 
 
+class _GcPauses:
+    """Every collection the server's interpreter makes: wall time, generation, duration."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(
+                (time.time(), info["generation"], time.perf_counter() - self._started)
+            )
+
+
 class _WatchedServer(uvicorn.Server):
     """uvicorn with the loop watcher; the ticks are written on shutdown (before uvicorn
     re-raises the signal that stopped it)."""
@@ -58,17 +74,19 @@ class _WatchedServer(uvicorn.Server):
         super().__init__(config)
         self.lag_file = lag_file
         self.ticks: list[tuple[float, float, float]] = []
+        self.gc_pauses = _GcPauses()
 
     async def startup(self, sockets: Any = None) -> None:
         if self.lag_file:
             self.watcher = asyncio.create_task(_watch_loop(self.ticks))
+            gc.callbacks.append(self.gc_pauses)
         await super().startup(sockets)
 
     async def shutdown(self, sockets: Any = None) -> None:
         if self.lag_file:
             self.watcher.cancel()
             with open(self.lag_file, "w") as f:
-                json.dump(self.ticks, f)
+                json.dump({"ticks": self.ticks, "gc": self.gc_pauses.pauses}, f)
         await super().shutdown(sockets)
 
 
@@ -98,31 +116,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gc",
         choices=["default", "tuned", "off"],
-        default="default",
-        help="tuned: start-up objects frozen, full collections rarer; off: no collector",
+        default="tuned",
+        help="tuned (as `hexdispatch serve`): start-up objects frozen, full collections rarer",
     )
+    parser.add_argument("--app", choices=["hexdispatch", "floor"], default="hexdispatch")
+    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's websocket library")
     args = parser.parse_args(argv)
     settings = Settings(
         token_secret=args.token_secret,
         coalesce_interval_s=args.coalesce,
         dispatch_auto=False,
         ws_send_queue=10_000,
+        gc_tuned=args.gc == "tuned",  # in the app's lifespan, as `hexdispatch serve` runs it
     )
-    app = create_app(settings, store=build_store(args.couriers, args.api_key))
+    if args.app == "floor":
+        from benchmarks.api_floor import floor_app
+
+        app: Any = floor_app
+    else:
+        app = create_app(settings, store=build_store(args.couriers, args.api_key))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=args.ws,
         log_level="warning",
     )
-    if args.gc == "tuned":
-        # full collections walk every live connection and cached message: hundreds of ms
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 1000)
-    elif args.gc == "off":
+    if args.gc == "off":
         gc.disable()
     with _profiled(args.cprofile):
         _WatchedServer(config, args.lag_file).run()

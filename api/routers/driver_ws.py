@@ -8,8 +8,10 @@ import functools
 from collections.abc import Callable
 from typing import TypeVar
 
-from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
+from fastapi import APIRouter
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api import order_flow
 from api.messages import (
@@ -49,8 +51,24 @@ async def _off_loop_in_scaleout(scaleout: object, call: Callable[[], T]) -> T:
     return call() if scaleout is None else await asyncio.to_thread(call)
 
 
-@router.websocket("/v1/ws/driver")
-async def driver_socket(ws: WebSocket) -> None:
+class DriverSocket:
+    """The endpoint as a plain ASGI app rather than a FastAPI websocket function.
+
+    Starlette's `WebSocket` still accepts, authenticates, closes and carries the offers'
+    writer, but the per-message path (receive, decode, ingest, ack) uses the connection's own
+    ASGI ``receive`` and ``send``: at thousands of one-ping messages per second, the
+    wrapper's state checks and send hooks were a measurable share of the server's time
+    (benchmarks/RESULTS.md, issue 6, third round).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await driver_socket(WebSocket(scope, receive, send), receive, send)
+
+
+router.routes.append(WebSocketRoute("/v1/ws/driver", DriverSocket(), name="driver_socket"))
+
+
+async def driver_socket(ws: WebSocket, receive: Receive, send: Send) -> None:
     """Driver token in ``Authorization: Bearer`` or ``?token=``; one ack per message."""
     runtime: Runtime = ws.app.state.runtime
     await ws.accept()
@@ -63,7 +81,7 @@ async def driver_socket(ws: WebSocket) -> None:
     except InvalidToken as exc:
         await ws.close(CLOSE_UNAUTHORIZED, exc.reason)
         return
-    writer = Writer(ws, runtime, runtime.settings.coalesce_interval_s)
+    writer = Writer(ws, runtime, runtime.settings.coalesce_interval_s, send)
     writer.sub = runtime.hub.subscribe(
         claims.tenant, wakeup=writer.wakeup, accept=lambda m: isinstance(m, DRIVER_TYPES)
     )
@@ -73,9 +91,10 @@ async def driver_socket(ws: WebSocket) -> None:
         await scaleout.watch_courier(writer.sub, claims.courier_id)
     task = asyncio.create_task(writer.run())
     runtime.metrics.inc("hexdispatch_ws_connections_total", endpoint="driver")
+    limit = runtime.settings.ws_max_message_bytes
     try:
         while True:
-            raw = await receive_frame(ws, runtime.settings.ws_max_message_bytes)
+            raw = await receive_frame(ws, limit, receive)
             if raw is None:
                 return
             try:
@@ -137,7 +156,7 @@ async def driver_socket(ws: WebSocket) -> None:
                         field if isinstance(field, str) else None,
                     )
                 )
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, OSError):  # OSError: an ack to a client that has gone
         return
     finally:
         runtime.hub.unsubscribe(writer.sub)

@@ -172,3 +172,19 @@ def test_console_bad_key_and_bad_subscription(client: TestClient, tenant_a: Tena
         assert _recv(ws)["type"] == "error"
         ws.send_text(json.dumps({"type": "subscribe", "bbox": [0, 0, 1, 1]}))
         assert _recv(ws)["type"] == "snapshot"
+
+
+def test_driver_that_leaves_before_its_ack_ends_cleanly(
+    client: TestClient, tenant_a: Tenant, clock: Clock
+) -> None:
+    # The driver endpoint acks on the connection's raw ASGI send: a client gone by then ends
+    # the session without an error, its pings still count, and the courier can reconnect.
+    token = _courier_token(client, tenant_a, "c1")
+    with client.websocket_connect(f"/v1/ws/driver?token={token}") as ws:
+        ws.send_text(json.dumps(_pings(clock, (-1.29, 36.82))))
+        ws.close()
+    with client.websocket_connect(f"/v1/ws/driver?token={token}") as ws:
+        ws.send_text(json.dumps(_pings(clock, (-1.28, 36.83), start=-30)))
+        assert _recv(ws)["results"] == [{"accepted": True}]
+    state = client.get("/v1/couriers/c1", headers=tenant_a.auth).json()
+    assert state["position"]["coordinates"] == [36.83, -1.28]
