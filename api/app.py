@@ -117,6 +117,7 @@ def create_app(
             runtime.pings = app.state.scaleout
             runtime.dispatch = app.state.scaleout.remote_dispatch(settings, opened)
             runtime.etas = RemoteEtas(runtime.dispatch)
+            runtime.remote_couriers = runtime.dispatch
         runtime.dispatch.load_pool(runtime.store_tenants())
         if settings.gc_tuned:
             gc.freeze()

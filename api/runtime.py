@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from shapely.geometry import box
@@ -137,6 +137,14 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+class RemoteCouriers(Protocol):
+    """Couriers held by shards (`scaling.remote_dispatch.RemoteDispatch`)."""
+
+    def courier_message(self, courier_id: str) -> CourierMessage | None: ...
+
+    def set_status(self, tenant_id: str, courier_id: str, status: str) -> None: ...
+
+
 class Runtime:
     """Everything a request handler needs besides its own input.
 
@@ -185,6 +193,9 @@ class Runtime:
             threshold_s=settings.eta_threshold_s,
         )
         """Order ETAs refreshed as couriers move (`couriers_moved` after each ingest)."""
+        self.remote_couriers: RemoteCouriers | None = None
+        """Where couriers live when shards hold them (`scaling.remote_dispatch`); None when
+        this process's index does."""
 
     # ------------------------------------------------------------------ couriers
 
@@ -208,6 +219,9 @@ class Runtime:
 
     def set_courier_status(self, tenant_id: str, courier: Courier, status: str) -> None:
         """Set idle / busy / offline; kept until the first ping when the courier has none."""
+        if self.remote_couriers is not None:
+            self.remote_couriers.set_status(tenant_id, courier.id, status)
+            return
         with self._lock:
             if courier.id in self.index:
                 self.index.set_attrs(courier.id, status=status)
@@ -378,6 +392,12 @@ class Runtime:
         return out
 
     # ------------------------------------------------------------------ fan-out
+
+    def live_courier(self, courier_id: str) -> CourierMessage | None:
+        """A courier's latest state wherever it is held (here, or in its shard)."""
+        if self.remote_couriers is not None:
+            return self.remote_couriers.courier_message(courier_id)
+        return self.courier_message(courier_id)
 
     def courier_message(self, courier_id: Hashable) -> CourierMessage | None:
         try:

@@ -77,7 +77,16 @@ class OrderOut(msgspec.Struct, tag="x", array_like=True):
     order_id: str
 
 
-Entry = Pings | Handover | Takeover | OrderIn | OrderOut
+class StatusIn(msgspec.Struct, tag="t", array_like=True):
+    """A courier's status set over REST, to the shard holding it (in order with its pings);
+    a shard that handed the courier on passes it to the shard it went to."""
+
+    tenant: str
+    courier: str
+    status: str
+
+
+Entry = Pings | Handover | Takeover | OrderIn | OrderOut | StatusIn
 
 Event = FenceEventMessage | OrderMessage | OfferMessage | EtaMessage
 """What a publication carries besides positions (not coalesced)."""

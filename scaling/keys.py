@@ -10,6 +10,9 @@ CONTROL = f"{PREFIX}:ctl"
 OWNER = f"{PREFIX}:owner"
 """Hash courier id → shard that holds it (written by shards; read by a worker on a new
 connection, so a reconnecting driver's first ping can be handed over)."""
+PENDING_STATUS = f"{PREFIX}:status"
+"""Hash courier id → status set over REST before any shard held the courier (the shard that
+applies its first ping takes it from here)."""
 GROUP = "shard"
 """Consumer group name on every shard stream."""
 

@@ -10,9 +10,10 @@ from typing import Any, NoReturn
 import redis
 
 from api.dispatch_flow import OfferNotYours, TenantRun
+from api.outbound import CourierMessage
 from orders.model import Order, Position
 from scaling import codec, keys, rpc
-from scaling.codec import AnswerReply, OrderIn, OrderOut, Request
+from scaling.codec import AnswerReply, CourierSnapshot, OrderIn, OrderOut, Request, StatusIn
 from scaling.errors import DispatchInShards, ShardRefused
 from scaling.shard_map import ShardMap
 from store.errors import NotFound
@@ -128,14 +129,47 @@ class RemoteDispatch:
 
     def position(self, courier_id: str) -> Position | None:
         """The courier's last position, from its shard's snapshot (None if it never pinged)."""
+        state = self._snapshot(courier_id)
+        return None if state is None else Position(state.lat, state.lng)
+
+    def courier_message(self, courier_id: str) -> CourierMessage | None:
+        """The courier's last state as its shard saved it (None if no shard holds it)."""
+        s = self._snapshot(courier_id)
+        if s is None:
+            return None
+        return CourierMessage(
+            id=courier_id,
+            lat=s.lat,
+            lng=s.lng,
+            ts=s.ts,
+            status=s.status,
+            heading=s.heading,
+            speed=s.speed,
+            vehicle=s.vehicle or None,
+            load=s.load,
+            capacity=s.capacity,
+        )
+
+    def set_status(self, tenant_id: str, courier_id: str, status: str) -> None:
+        """A status set over REST: on the stream of the courier's shard, in order with its
+        pings; for a courier no shard holds yet, kept for the shard of its first ping."""
+        owner = self.redis.hget(keys.OWNER, courier_id)
+        if owner is None:
+            self.redis.hset(keys.PENDING_STATUS, courier_id, status)
+            # a first ping applied meanwhile may have looked before this HSET: its shard
+            # announced itself first, so asking again finds it
+            owner = self.redis.hget(keys.OWNER, courier_id)
+            if owner is None:
+                return
+        entry = codec.encode(StatusIn(tenant_id, courier_id, status))
+        self.redis.xadd(keys.stream(int(owner)), {codec.ENTRY_FIELD: entry})
+
+    def _snapshot(self, courier_id: str) -> CourierSnapshot | None:
         owner = self.redis.hget(keys.OWNER, courier_id)
         if owner is None:
             return None
         raw = self.redis.hget(keys.last_positions(int(owner)), courier_id)
-        if raw is None:
-            return None
-        state = codec.snapshot_decoder.decode(raw)
-        return Position(state.lat, state.lng)
+        return None if raw is None else codec.snapshot_decoder.decode(raw)
 
     def release_load(self, courier_id: str, units: int) -> None:
         """The courier carries ``units`` less (delivered, failed): its shard updates its index."""

@@ -40,6 +40,7 @@ from scaling.codec import (
     Pings,
     Request,
     RunReply,
+    StatusIn,
     Takeover,
 )
 from scaling.errors import ShardTimeout
@@ -115,6 +116,7 @@ class _Commit:
     """Tenant and message of each fence event, placed where the courier was when it happened
     (it may be handed over before the commit)."""
     sends: list[tuple[int, bytes]] = field(default_factory=list)
+    pending_status: dict[str, str] = field(default_factory=dict)
 
 
 class Shard:
@@ -181,6 +183,8 @@ class Shard:
         self.consumer = keys.consumer(shard_id)
         self.waiting: dict[str, _Deferred] = {}
         self.handed_in: dict[str, int] = {}
+        self.handed_to: dict[str, int] = {}
+        """Where each courier this shard gave up went (a late status set follows it)."""
         self.announced: set[str] = set()
         """Couriers whose owner entry already names this shard."""
         self.applied = 0
@@ -527,6 +531,7 @@ class Shard:
             if isinstance(entry, Takeover):
                 self._apply(run, commit)
                 run = []
+                self.handed_to.pop(courier, None)
                 self._take(entry, commit)
                 run.append(entry.then)
                 commit.acks.append(eid)
@@ -536,6 +541,12 @@ class Shard:
                 continue
             if courier in self.waiting:
                 self.waiting[courier].entries.append((eid, entry))
+                continue
+            if isinstance(entry, StatusIn):
+                self._apply(run, commit)
+                run = []
+                self._set_status(entry, commit)
+                commit.acks.append(eid)
                 continue
             prev = entry.then.prev if isinstance(entry, Handover) else entry.prev
             if (
@@ -549,6 +560,7 @@ class Shard:
             if isinstance(entry, Handover):
                 self._apply(run, commit)
                 run = []
+                self.handed_to[courier] = entry.to
                 state = self._give_up(courier, commit)
                 takeover = Takeover(state=state, then=entry.then, origin=self.id)
                 commit.sends.append((entry.to, codec.encode(takeover)))
@@ -564,6 +576,17 @@ class Shard:
         if self.etas is not None and commit.touched:
             self.etas.couriers_moved(list(commit.touched))
         await self._commit(commit)
+
+    def _set_status(self, entry: StatusIn, commit: _Commit) -> None:
+        """A status set over REST: here, or on to the shard this courier went to, or kept for
+        the shard of its next first ping (this shard restarted and lost it)."""
+        if entry.courier in self.index:
+            self.index.set_attrs(entry.courier, status=entry.status)
+            commit.touched[entry.courier] = None
+        elif entry.courier in self.handed_to:
+            commit.sends.append((self.handed_to[entry.courier], codec.encode(entry)))
+        else:
+            commit.pending_status[entry.courier] = entry.status
 
     def _pool(self, changes: list[OrderIn | OrderOut]) -> None:
         """Orders into or out of this shard's dispatch pool; changed orders its couriers carry
@@ -665,8 +688,16 @@ class Shard:
             if courier in self.index:
                 commit.touched[courier] = None
         self._changed.clear()
-        if not (commit.touched or commit.acks or commit.sends or commit.events or outbox):
+        if not (
+            commit.touched
+            or commit.acks
+            or commit.sends
+            or commit.events
+            or outbox
+            or commit.pending_status
+        ):
             return
+        new: list[str] = []
         pipe = self.redis.pipeline(transaction=True)
         if commit.touched:
             states = [self.index.get(c) for c in commit.touched]
@@ -688,9 +719,28 @@ class Shard:
             pipe.hdel(keys.last_positions(self.id), *commit.removed)
         for shard, data in commit.sends:
             pipe.xadd(keys.stream(shard), {codec.ENTRY_FIELD: data})
+        if commit.pending_status:
+            pipe.hset(keys.PENDING_STATUS, mapping=commit.pending_status)
         if commit.acks:
             pipe.xack(self.stream, keys.GROUP, *commit.acks)
         await pipe.execute()
+        if new:
+            await self._take_pending_status(new)
+
+    async def _take_pending_status(self, couriers: list[str]) -> None:
+        """Statuses set over REST before any shard held these couriers, now that this shard
+        has announced it holds them (a status set after this read finds the owner and comes
+        through the stream)."""
+        found = await self.redis.hmget(keys.PENDING_STATUS, couriers)
+        got = {c: s.decode() for c, s in zip(couriers, found, strict=True) if s is not None}
+        if not got:
+            return
+        for courier, status in got.items():
+            if courier in self.index:
+                self.index.set_attrs(courier, status=status)
+                self._changed[courier] = None
+        await self.redis.hdel(keys.PENDING_STATUS, *got)
+        await self._commit(_Commit())  # publishes and saves the changed statuses
 
     def _placed(self, events: list[FenceEvent]) -> list[tuple[str, FenceEventMessage]]:
         """Fence events as messages, at the courier's position now."""

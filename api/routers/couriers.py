@@ -44,7 +44,7 @@ class PingsIn(BaseModel):
 
 
 def _view(runtime: RuntimeDep, courier: Any) -> dict[str, Any]:
-    live = runtime.courier_message(courier.id)
+    live = runtime.live_courier(courier.id)
     return {
         "id": courier.id,
         "name": courier.name,

@@ -128,10 +128,17 @@ async def workers(
 
 async def rest_post(port: int, path: str, body: object) -> tuple[int, dict[str, Any]]:
     """POST JSON with the tenant's key over a raw HTTP/1.1 connection: status and body."""
-    data = json.dumps(body).encode()
+    return await rest_call(port, "POST", path, body)
+
+
+async def rest_call(
+    port: int, method: str, path: str, body: object = None
+) -> tuple[int, dict[str, Any]]:
+    """One request with the tenant's key over a raw HTTP/1.1 connection: status and body."""
+    data = b"" if body is None else json.dumps(body).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\n"
         f"Authorization: Bearer {API_KEY}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
     )
