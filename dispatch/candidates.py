@@ -33,15 +33,16 @@ class CandidateIndex(Protocol):
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """Every courier within ``radius_m`` (one per query, or one for all) of each query
-        point, as sparse ``(query index, index row, metres)`` triples in any order; ``cells``
-        are the query points' H3 cells at resolution 15 when the caller keeps them."""
+        point, as sparse ``(query index, index row, metres)`` triples in any order; ``xyz``
+        are the query points' unit vectors (`geo.distance.unit_vectors`) when the caller
+        keeps them."""
         ...
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
@@ -137,16 +138,18 @@ def generate_candidates(
     measured: list[FloatArray] = []
     for g, (tenant, vehicle, _) in enumerate(keys):
         q = by_group[bounds[g] : bounds[g + 1]].astype(np.int64)
-        # A courier with less room than the group's smallest order can take none of them:
-        # leaving it out in the index saves building its pairs (most of a busy city's fleet).
+        # A courier with less room than the group's smallest order, or in a status that takes
+        # none, can take none of them: leaving it out in the index saves building its pairs
+        # (most of a busy city's fleet).
         qi, rows, metres = index.radius_pairs(
             plat[q],
             plng[q],
             radius[q],
+            status=("idle", "busy") if allow_stacking else "idle",
             tenant=tenant,
             vehicle=vehicle,
             min_free_capacity=int(size[q].min()),
-            cells=cols.cells[q],
+            xyz=cols.xyz[q],
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
         measured.append(np.asarray(metres, dtype=np.float64))

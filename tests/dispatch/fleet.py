@@ -76,19 +76,22 @@ class ArrayFleet:
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         la = np.asarray(lats, dtype=np.float64)
         ln = np.asarray(lngs, dtype=np.float64)
         radii = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), la.shape)
         allowed = np.ones(self.table.ids.size, dtype=bool)
-        for name, value in (("tenant", tenant), ("vehicle", vehicle), ("status", status)):
+        for name, value in (("tenant", tenant), ("vehicle", vehicle)):
             if value is not None:
                 allowed &= np.asarray(getattr(self.table, name) == value, dtype=bool)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            allowed &= np.isin(self.table.status.astype(str), wanted)
         cols = np.flatnonzero(allowed)
         out_q, out_r, out_m = [], [], []
         for start in range(0, la.size, self.chunk):
