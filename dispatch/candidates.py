@@ -38,11 +38,13 @@ class CandidateIndex(Protocol):
         min_free_capacity: int | None = None,
         tenant: str | None = None,
         xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """Every courier within ``radius_m`` (one per query, or one for all) of each query
-        point, as sparse ``(query index, index row, metres)`` triples in any order; ``xyz``
-        are the query points' unit vectors (`geo.distance.unit_vectors`) when the caller
-        keeps them."""
+        point, as sparse ``(query index, index row, metres)`` triples in any order (more
+        are allowed: the filters are applied again on the pairs). ``xyz`` are the query
+        points' unit vectors (`geo.distance.unit_vectors`) when the caller keeps them;
+        ``reserved`` units held in offers count against ``min_free_capacity``."""
         ...
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
@@ -138,9 +140,9 @@ def generate_candidates(
     measured: list[FloatArray] = []
     for g, (tenant, vehicle, _) in enumerate(keys):
         q = by_group[bounds[g] : bounds[g + 1]].astype(np.int64)
-        # A courier with less room than the group's smallest order, or in a status that takes
-        # none, can take none of them: leaving it out in the index saves building its pairs
-        # (most of a busy city's fleet).
+        # A courier with less room than the group's smallest order (offers held included),
+        # or in a status that takes none, can take none of them: leaving it out in the
+        # index saves building its pairs (most of a busy city's fleet).
         qi, rows, metres = index.radius_pairs(
             plat[q],
             plng[q],
@@ -150,6 +152,7 @@ def generate_candidates(
             vehicle=vehicle,
             min_free_capacity=int(size[q].min()),
             xyz=cols.xyz[q],
+            reserved=reserved,
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
         measured.append(np.asarray(metres, dtype=np.float64))

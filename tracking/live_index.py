@@ -1019,17 +1019,21 @@ class LiveIndex:
         min_free_capacity: int | None = None,
         tenant: str | None = None,
         xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[Any, int] | None = None,
     ) -> Neighbours:
         """`within_many` in no particular order: for bulk consumers that rank the pairs
         themselves (dispatch candidate generation sorts by cost), sorting them by distance
         would be wasted. ``xyz``: the query points' unit vectors (`geo.distance.unit_vectors`),
         when the caller keeps them (a standing pool of queries), so they are not computed
-        again."""
+        again. ``reserved``: units couriers hold outside the index (dispatch's outstanding
+        offers), taken off their free capacity for ``min_free_capacity``."""
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
         top_k = None if k is None else _check_k(k)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         rows = self._rows(f, float(self._clock()))
+        if reserved and f is not None and f.min_free is not None:
+            rows = self._without_room(rows, reserved, f.min_free)
         if not la.size or not rows.size:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         queries = unit_vectors(la, ln) if xyz is None else np.asarray(xyz, dtype=np.float64)
@@ -1060,6 +1064,19 @@ class LiveIndex:
         metres = chord2_to_m(d2)
         sel = metres <= radii.take(q_idx)
         return Neighbours(q_idx[sel], rows.take(p_idx[sel]), metres[sel])
+
+    def _without_room(
+        self, rows: IntArray, reserved: Mapping[Any, int], min_free: int
+    ) -> IntArray:
+        """``rows`` less the couriers whose reserved units leave less than ``min_free``."""
+        held = [(self._row_of[c], units) for c, units in reserved.items() if c in self._row_of]
+        if not held:
+            return rows
+        at = np.array([r for r, _ in held], dtype=np.int64)
+        units = np.array([u for _, u in held], dtype=np.int64)
+        full = np.zeros(self._n_rows, dtype=np.bool_)
+        full[at] = self._capacity[at] - self._load[at] - units < min_free
+        return rows[~full[rows]]
 
     def ids_of(self, rows: npt.ArrayLike) -> ObjectArray:
         """Courier ids of index rows (as returned by `within_many`)."""

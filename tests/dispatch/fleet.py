@@ -4,7 +4,7 @@ and an array-backed fleet with brute-force radius queries (an oracle and a bench
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,7 @@ class ArrayFleet:
         min_free_capacity: int | None = None,
         tenant: str | None = None,
         xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         la = np.asarray(lats, dtype=np.float64)
         ln = np.asarray(lngs, dtype=np.float64)

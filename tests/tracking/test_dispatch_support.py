@@ -27,6 +27,37 @@ def test_radius_pairs_are_within_many_unordered(filters: dict[str, object]) -> N
     assert want.query_idx.size > 0
 
 
+def test_status_filter_takes_several_statuses() -> None:
+    index, _, _, _ = city()
+    both = index.radius_pairs([-1.29], [36.82], 5000.0, status=("idle", "busy"))
+    idle = index.radius_pairs([-1.29], [36.82], 5000.0, status="idle")
+    busy = index.radius_pairs([-1.29], [36.82], 5000.0, status="busy")
+    assert sorted(both.rows.tolist()) == sorted(idle.rows.tolist() + busy.rows.tolist())
+    assert idle.rows.size and busy.rows.size
+    for bad in [("idle", "asleep"), (), ["idle"]]:
+        with pytest.raises(InvalidQuery) as err:
+            index.radius_pairs([-1.29], [36.82], 5000.0, status=bad)  # type: ignore[arg-type]
+        assert err.value.args and "status" in str(err.value)
+
+
+def test_reserved_units_count_against_min_free_capacity() -> None:
+    index, _, _, _ = city()
+    everyone = index.radius_pairs([-1.29], [36.82], 5000.0)
+    rows = everyone.rows
+    ids = index.ids_of(rows).tolist()
+    table = index.columns(rows)
+    rng = np.random.default_rng(4)
+    reserved = {c: int(u) for c, u in zip(ids, rng.integers(0, 3, len(ids)), strict=True)}
+    reserved["not-a-courier"] = 5
+    for need in (1, 2):
+        got = index.radius_pairs(
+            [-1.29], [36.82], 5000.0, min_free_capacity=need, reserved=reserved
+        )
+        free = table.capacity - table.load - np.array([reserved[c] for c in ids])
+        assert sorted(got.rows.tolist()) == sorted(rows[free >= need].tolist())
+        assert 0 < got.rows.size < rows.size
+
+
 def test_columns_agree_with_get_and_mark_stale_couriers_offline() -> None:
     index, _, _, clock = city(n=40)
     index.set_attrs(3, skills={"alcohol"}, idle_since=NOW - 60)
