@@ -100,7 +100,7 @@ def solve_edges(rows: IntArray, cols: IntArray, costs: IntArray, capacity: IntAr
     """Indices of the chosen edges of a validated instance (see `solve_assignment`);
     ``capacity`` is indexed by courier."""
     usable = capacity[cols] > 0
-    edge_ids = np.flatnonzero(usable)
+    edge_ids = _cheapest_per_courier(rows, cols, costs, capacity, np.flatnonzero(usable))
     if edge_ids.size == 0:
         return edge_ids.astype(np.int64)
     # Nodes only for the orders and couriers that have an edge, numbered densely: the
@@ -131,6 +131,35 @@ def solve_edges(rows: IntArray, cols: IntArray, costs: IntArray, capacity: IntAr
         raise InvalidAssignmentInput([("costs", "...", f"OR-Tools min cost flow status {status}")])
     used = flow.flows(middle) > 0
     return np.asarray(edge_ids[used], dtype=np.int64)
+
+
+def _cheapest_per_courier(
+    rows: IntArray, cols: IntArray, costs: IntArray, capacity: IntArray, edge_ids: IntArray
+) -> IntArray:
+    """The edges among ``edge_ids`` that some optimal answer is made of: each courier's
+    ``total`` cheapest (distinct orders), ``total`` being every courier's capacity summed.
+
+    At most ``total`` orders get a courier, so if courier c took an order outside its
+    ``total`` cheapest, one of those would be left unassigned, and c could take it instead:
+    as many orders served, at no more cost. A crowded pool against a few free couriers thus
+    becomes a small instance (thousands of edges down to about couriers squared).
+    """
+    c = cols[edge_ids]
+    if c.size == 0:
+        return edge_ids
+    per_courier = np.bincount(c)
+    present = np.flatnonzero(per_courier)
+    total = int(np.minimum(capacity[present], c.size).sum())
+    if int(per_courier.max()) <= total:
+        return edge_ids
+    # A repeated (order, courier) pair counts once, at its cheapest.
+    e = edge_ids[np.lexsort((costs[edge_ids], rows[edge_ids], c))]
+    first = np.r_[True, (np.diff(cols[e]) != 0) | (np.diff(rows[e]) != 0)]
+    e = e[first]
+    e = e[np.lexsort((rows[e], costs[e], cols[e]))]
+    ce = cols[e]
+    rank = np.arange(ce.size) - np.searchsorted(ce, ce, side="left")
+    return np.sort(e[rank < total])
 
 
 def _size(field: str, value: Any, problems: list[Problem]) -> int | None:
