@@ -130,9 +130,14 @@ def generate_candidates(
     """
     cols = orders if isinstance(orders, OrderColumns) else OrderColumns.of(orders)
     plat, plng, radius, size = cols.lat, cols.lng, cols.radius, cols.size
-    # Orders by group with one stable sort, not a Python pass over the orders.
-    by_group = np.argsort(cols.group, kind="stable")
-    present, starts = np.unique(cols.group[by_group], return_index=True)
+    # Orders by group with one stable sort, not a Python pass over the orders (no sort at
+    # all when every order shares one group, as in most pools).
+    if len(cols.keys) == 1:
+        by_group = np.arange(len(cols))
+        present, starts = np.zeros(min(len(cols), 1), dtype=np.int64), np.zeros(1, np.int64)
+    else:
+        by_group = np.argsort(cols.group, kind="stable")
+        present, starts = np.unique(cols.group[by_group], return_index=True)
     keys = [cols.keys[g] for g in present.tolist()]
     bounds = [*starts.tolist(), by_group.size]
 
@@ -176,7 +181,10 @@ def generate_candidates(
     vehicle_names, vehicle_code = np.unique(
         np.where(known, table.vehicle, "").astype(str), return_inverse=True
     )
-    order_pen = cost_model.order_penalty_s(now, cols.created_at, cols.priority)
+    # Penalties of the orders that have a pair only: a crowded pool has thousands without.
+    order_pen = cost_model.order_penalty_s(
+        now, cols.created_at[order_idx], cols.priority[order_idx]
+    )
     courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
     pairs = Pairs(
         order_idx,
@@ -189,7 +197,7 @@ def generate_candidates(
         [name or None for name in vehicle_names.tolist()],
         gc_metres,
     )
-    priced = cost_model.pair_costs(pairs, order_pen[order_idx] + courier_pen[courier_idx])
+    priced = cost_model.pair_costs(pairs, order_pen + courier_pen[courier_idx])
     if rank_by == "eta":
         rank = np.rint(priced.eta_s * (1.0 / cost_model.unit_s)).astype(np.int64)
     else:
