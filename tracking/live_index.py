@@ -1065,9 +1065,7 @@ class LiveIndex:
         sel = metres <= radii.take(q_idx)
         return Neighbours(q_idx[sel], rows.take(p_idx[sel]), metres[sel])
 
-    def _without_room(
-        self, rows: IntArray, reserved: Mapping[Any, int], min_free: int
-    ) -> IntArray:
+    def _without_room(self, rows: IntArray, reserved: Mapping[Any, int], min_free: int) -> IntArray:
         """``rows`` less the couriers whose reserved units leave less than ``min_free``."""
         held = [(self._row_of[c], units) for c, units in reserved.items() if c in self._row_of]
         if not held:
