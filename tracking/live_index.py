@@ -972,10 +972,9 @@ class LiveIndex:
         """Bulk radius query (candidate generation): per query point, the couriers within its
         radius, at most the ``k`` nearest when ``k`` is given.
 
-        Queries are grouped by the H3 cell holding them at a coarser resolution (cells about
-        half the radius across); the couriers of the rings covering a group are gathered
-        once and measured against every query of the group in one numpy block. Distances
-        are exact great-circle metres, as in `within`.
+        Queries and couriers are joined over a grid of cubes in unit-vector space
+        (`tracking.bulk_query.candidate_pairs`): vectorized, no Python pass per query or per
+        cell. Distances are exact great-circle metres, as in `within`.
 
         Parameters
         ----------
