@@ -116,7 +116,7 @@ def test_assign_nearest_live_index(benchmark: Any, instance: dict[str, Any]) -> 
 def test_solve_only_ortools(benchmark: Any, instance: dict[str, Any]) -> None:
     c = instance["cands"]
     slots = np.minimum(c.free, c.max_orders)
-    benchmark(solve_edges, c.order_idx, c.courier_idx, c.cost, N_ORDERS, c.couriers.ids.size, slots)
+    benchmark(solve_edges, c.order_idx, c.courier_idx, c.cost, slots)
 
 
 def test_peer_scipy_sparse_matching(benchmark: Any, instance: dict[str, Any]) -> None:
@@ -144,7 +144,7 @@ def test_peer_scipy_sparse_matching(benchmark: Any, instance: dict[str, Any]) ->
     )
     r, col = benchmark(min_weight_full_bipartite_matching, matrix)
     real = col < starts[-1]
-    ours = solve_edges(c.order_idx, c.courier_idx, c.cost, N_ORDERS, c.couriers.ids.size, slots)
+    ours = solve_edges(c.order_idx, c.courier_idx, c.cost, slots)
     assert int(real.sum()) == ours.size
     assert float(matrix[r[real], col[real]].sum()) - real.sum() == int(c.cost[ours].sum())
 

@@ -33,15 +33,18 @@ class CandidateIndex(Protocol):
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """Every courier within ``radius_m`` (one per query, or one for all) of each query
-        point, as sparse ``(query index, index row, metres)`` triples in any order; ``cells``
-        are the query points' H3 cells at resolution 15 when the caller keeps them."""
+        point, as sparse ``(query index, index row, metres)`` triples in any order (more
+        are allowed: the filters are applied again on the pairs). ``xyz`` are the query
+        points' unit vectors (`geo.distance.unit_vectors`) when the caller keeps them;
+        ``reserved`` units held in offers count against ``min_free_capacity``."""
         ...
 
     def columns(self, rows: npt.ArrayLike) -> CourierColumns:
@@ -127,9 +130,14 @@ def generate_candidates(
     """
     cols = orders if isinstance(orders, OrderColumns) else OrderColumns.of(orders)
     plat, plng, radius, size = cols.lat, cols.lng, cols.radius, cols.size
-    # Orders by group with one stable sort, not a Python pass over the orders.
-    by_group = np.argsort(cols.group, kind="stable")
-    present, starts = np.unique(cols.group[by_group], return_index=True)
+    # Orders by group with one stable sort, not a Python pass over the orders (no sort at
+    # all when every order shares one group, as in most pools).
+    if len(cols.keys) == 1:
+        by_group = np.arange(len(cols))
+        present, starts = np.zeros(min(len(cols), 1), dtype=np.int64), np.zeros(1, np.int64)
+    else:
+        by_group = np.argsort(cols.group, kind="stable")
+        present, starts = np.unique(cols.group[by_group], return_index=True)
     keys = [cols.keys[g] for g in present.tolist()]
     bounds = [*starts.tolist(), by_group.size]
 
@@ -137,16 +145,19 @@ def generate_candidates(
     measured: list[FloatArray] = []
     for g, (tenant, vehicle, _) in enumerate(keys):
         q = by_group[bounds[g] : bounds[g + 1]].astype(np.int64)
-        # A courier with less room than the group's smallest order can take none of them:
-        # leaving it out in the index saves building its pairs (most of a busy city's fleet).
+        # A courier with less room than the group's smallest order (offers held included),
+        # or in a status that takes none, can take none of them: leaving it out in the
+        # index saves building its pairs (most of a busy city's fleet).
         qi, rows, metres = index.radius_pairs(
             plat[q],
             plng[q],
             radius[q],
+            status=("idle", "busy") if allow_stacking else "idle",
             tenant=tenant,
             vehicle=vehicle,
             min_free_capacity=int(size[q].min()),
-            cells=cols.cells[q],
+            xyz=cols.xyz[q],
+            reserved=reserved,
         )
         parts.append((q[qi], np.asarray(rows, dtype=np.int64), np.full(qi.size, g)))
         measured.append(np.asarray(metres, dtype=np.float64))
@@ -170,7 +181,10 @@ def generate_candidates(
     vehicle_names, vehicle_code = np.unique(
         np.where(known, table.vehicle, "").astype(str), return_inverse=True
     )
-    order_pen = cost_model.order_penalty_s(now, cols.created_at, cols.priority)
+    # Penalties of the orders that have a pair only: a crowded pool has thousands without.
+    order_pen = cost_model.order_penalty_s(
+        now, cols.created_at[order_idx], cols.priority[order_idx]
+    )
     courier_pen = cost_model.courier_penalty_s(now, table.load, table.idle_since)
     pairs = Pairs(
         order_idx,
@@ -183,7 +197,7 @@ def generate_candidates(
         [name or None for name in vehicle_names.tolist()],
         gc_metres,
     )
-    priced = cost_model.pair_costs(pairs, order_pen[order_idx] + courier_pen[courier_idx])
+    priced = cost_model.pair_costs(pairs, order_pen + courier_pen[courier_idx])
     if rank_by == "eta":
         rank = np.rint(priced.eta_s * (1.0 / cost_model.unit_s)).astype(np.int64)
     else:

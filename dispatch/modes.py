@@ -49,8 +49,6 @@ def optimal(cands: Candidates, orders: OrderColumns) -> IntArray:
                 cands.order_idx[edges],
                 cands.courier_idx[edges],
                 cands.cost[edges],
-                len(orders),
-                n_couriers,
                 slots,
             )
         ]

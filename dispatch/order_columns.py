@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-import h3.api.basic_int as h3i
 import numpy as np
 import numpy.typing as npt
 
 from dispatch.errors import InvalidInput, Problem
 from dispatch.model import DispatchOrder
+from geo.distance import unit_vector
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -19,15 +19,12 @@ ObjectArray = npt.NDArray[np.object_]
 GroupKey = tuple[str, str | None, frozenset[str]]
 """Tenant, required vehicle and skills: orders sharing them share one index query."""
 
-CELL_RESOLUTION = 15
-"""Pickup cells are kept at the finest H3 resolution, so any coarser one is their parent."""
-
 
 @dataclass(frozen=True)
 class OrderColumns:
     """What a dispatch run reads of its orders, one row per order.
 
-    ``group`` indexes ``keys``; ``cells`` are the pickups' H3 cells at `CELL_RESOLUTION`;
+    ``group`` indexes ``keys``; ``xyz`` are the pickups' unit vectors (`geo.distance`);
     ``positions`` gives the rows of the given order ids (those present), without a pass over
     every order.
     """
@@ -41,7 +38,7 @@ class OrderColumns:
     created_at: FloatArray
     group: IntArray
     keys: tuple[GroupKey, ...]
-    cells: IntArray
+    xyz: FloatArray
     positions: Callable[[Iterable[str]], IntArray] = field(repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -83,13 +80,14 @@ class OrderPool:
     whole pool as arrays without touching each order in Python."""
 
     _FLOAT = ("lat", "lng", "radius", "created_at")
-    _INT = ("size", "priority", "group", "cells")
+    _INT = ("size", "priority", "group")
 
     def __init__(self) -> None:
         self._orders: list[DispatchOrder] = []
         self._row: dict[str, int] = {}
         self._keys: dict[GroupKey, int] = {}
         self._ids = np.empty(0, dtype=object)
+        self._xyz = np.empty((0, 3), dtype=np.float64)
         self._cols: dict[str, npt.NDArray[Any]] = {
             **{name: np.empty(0, dtype=np.float64) for name in self._FLOAT},
             **{name: np.empty(0, dtype=np.int64) for name in self._INT},
@@ -121,6 +119,7 @@ class OrderPool:
             self._orders[row] = moved
             self._row[moved.id] = row
             self._ids[row] = self._ids[last]
+            self._xyz[row] = self._xyz[last]
             for col in self._cols.values():
                 col[row] = col[last]
         self._orders.pop()
@@ -164,7 +163,7 @@ class OrderPool:
             created_at=c["created_at"][:n][keep],
             group=c["group"][:n][keep],
             keys=tuple(self._keys),
-            cells=c["cells"][:n][keep],
+            xyz=self._xyz[:n][keep],
             positions=positions,
         )
 
@@ -185,15 +184,16 @@ class OrderPool:
         c["size"][row] = order.size
         c["priority"][row] = order.priority
         c["group"][row] = group
-        c["cells"][row] = h3i.latlng_to_cell(
-            float(order.pickup_lat), float(order.pickup_lng), CELL_RESOLUTION
-        )
+        self._xyz[row] = unit_vector(order.pickup_lat, order.pickup_lng)
 
     def _grow(self, capacity: int) -> None:
         n = len(self._orders)
         ids = np.empty(capacity, dtype=object)
         ids[:n] = self._ids[:n]
         self._ids = ids
+        xyz = np.zeros((capacity, 3), dtype=np.float64)
+        xyz[:n] = self._xyz[:n]
+        self._xyz = xyz
         for name, col in self._cols.items():
             grown = np.zeros(capacity, dtype=col.dtype)
             grown[:n] = col[:n]

@@ -60,7 +60,7 @@ def solve_assignment(
         not finite or too large, negative or non-integer capacities, bad sizes.
     """
     r, c, w, cap = validate_assignment_input(rows, cols, costs, n_orders, n_couriers, capacity)
-    chosen = solve_edges(r, c, w, n_orders, n_couriers, cap)
+    chosen = solve_edges(r, c, w, cap)
     chosen = chosen[np.argsort(r[chosen], kind="stable")]
     return [(int(o), int(k)) for o, k in zip(r[chosen], c[chosen], strict=True)]
 
@@ -96,47 +96,70 @@ def validate_assignment_input(
     return r, c, w, cap
 
 
-def solve_edges(
-    rows: IntArray,
-    cols: IntArray,
-    costs: IntArray,
-    n_orders: int,
-    n_couriers: int,
-    capacity: IntArray,
-) -> IntArray:
-    """Indices of the chosen edges of a validated instance (see `solve_assignment`)."""
+def solve_edges(rows: IntArray, cols: IntArray, costs: IntArray, capacity: IntArray) -> IntArray:
+    """Indices of the chosen edges of a validated instance (see `solve_assignment`);
+    ``capacity`` is indexed by courier."""
     usable = capacity[cols] > 0
-    edge_ids = np.flatnonzero(usable)
+    edge_ids = _cheapest_per_courier(rows, cols, costs, capacity, np.flatnonzero(usable))
     if edge_ids.size == 0:
         return edge_ids.astype(np.int64)
-    r = rows[edge_ids]
-    c = cols[edge_ids]
-    orders = np.unique(r)
-    couriers = np.unique(c)
-    source = n_orders + n_couriers
+    # Nodes only for the orders and couriers that have an edge, numbered densely: the
+    # solver's work grows with the node count, and a crowded pool has thousands of orders
+    # without a courier in reach.
+    orders, r = np.unique(rows[edge_ids], return_inverse=True)
+    couriers, c = np.unique(cols[edge_ids], return_inverse=True)
+    n_o = orders.size
+    source = n_o + couriers.size
     sink = source + 1
     flow = min_cost_flow.SimpleMinCostFlow()
-    ones_o = np.ones(orders.size, dtype=np.int64)
+    ones_o = np.ones(n_o, dtype=np.int64)
     flow.add_arcs_with_capacity_and_unit_cost(
-        np.full(orders.size, source, dtype=np.int64), orders, ones_o, np.zeros_like(ones_o)
+        np.full(n_o, source, dtype=np.int64), np.arange(n_o), ones_o, np.zeros_like(ones_o)
     )
     flow.add_arcs_with_capacity_and_unit_cost(
-        couriers + n_orders,
+        np.arange(couriers.size) + n_o,
         np.full(couriers.size, sink, dtype=np.int64),
-        np.minimum(capacity[couriers], orders.size),
+        np.minimum(capacity[couriers], n_o),
         np.zeros(couriers.size, dtype=np.int64),
     )
     middle = flow.add_arcs_with_capacity_and_unit_cost(
-        r, c + n_orders, np.ones(r.size, dtype=np.int64), costs[edge_ids]
+        r, c + n_o, np.ones(r.size, dtype=np.int64), costs[edge_ids]
     )
-    flow.set_nodes_supplies(
-        np.array([source, sink], dtype=np.int64), np.array([orders.size, -orders.size])
-    )
+    flow.set_nodes_supplies(np.array([source, sink], dtype=np.int64), np.array([n_o, -n_o]))
     status = flow.solve_max_flow_with_min_cost()
     if status != flow.OPTIMAL:  # pragma: no cover - inputs are validated above
         raise InvalidAssignmentInput([("costs", "...", f"OR-Tools min cost flow status {status}")])
     used = flow.flows(middle) > 0
     return np.asarray(edge_ids[used], dtype=np.int64)
+
+
+def _cheapest_per_courier(
+    rows: IntArray, cols: IntArray, costs: IntArray, capacity: IntArray, edge_ids: IntArray
+) -> IntArray:
+    """The edges among ``edge_ids`` that some optimal answer is made of: each courier's
+    ``total`` cheapest (distinct orders), ``total`` being every courier's capacity summed.
+
+    At most ``total`` orders get a courier, so if courier c took an order outside its
+    ``total`` cheapest, one of those would be left unassigned, and c could take it instead:
+    as many orders served, at no more cost. A crowded pool against a few free couriers thus
+    becomes a small instance (thousands of edges down to about couriers squared).
+    """
+    c = cols[edge_ids]
+    if c.size == 0:
+        return edge_ids
+    per_courier = np.bincount(c)
+    present = np.flatnonzero(per_courier)
+    total = int(np.minimum(capacity[present], c.size).sum())
+    if int(per_courier.max()) <= total:
+        return edge_ids
+    # A repeated (order, courier) pair counts once, at its cheapest.
+    e = edge_ids[np.lexsort((costs[edge_ids], rows[edge_ids], c))]
+    first = np.r_[True, (np.diff(cols[e]) != 0) | (np.diff(rows[e]) != 0)]
+    e = e[first]
+    e = e[np.lexsort((rows[e], costs[e], cols[e]))]
+    ce = cols[e]
+    rank = np.arange(ce.size) - np.searchsorted(ce, ce, side="left")
+    return np.sort(e[rank < total])
 
 
 def _size(field: str, value: Any, problems: list[Problem]) -> int | None:

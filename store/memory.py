@@ -317,10 +317,14 @@ class MemoryStore:
     def in_service_zone(
         self, tenant_id: str, lats: FloatColumn, lngs: FloatColumn
     ) -> npt.NDArray[np.bool_]:
-        la, ln = validate_arrays(lats, lngs)
-        covered = np.zeros(la.shape, dtype=bool)
         with self._lock:
             zones = self._zones(tenant_id)
+        few = _few_valid_points(lats, lngs)
+        if few is not None:
+            # An order checks two points: one by one is ten times cheaper than numpy calls.
+            return np.array([any(z.covers(a, b) for z in zones) for a, b in few], dtype=bool)
+        la, ln = validate_arrays(lats, lngs)
+        covered = np.zeros(la.shape, dtype=bool)
         for zone in zones:
             covered |= zone.covers_array(la, ln)
         return covered
@@ -696,3 +700,24 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+_FEW_POINTS = 8
+
+
+def _few_valid_points(lats: FloatColumn, lngs: FloatColumn) -> list[tuple[float, float]] | None:
+    """The points as pairs when they are few plain floats in range; None otherwise (the
+    array path then validates them, and reports what is wrong)."""
+    if not isinstance(lats, (list, tuple)) or not isinstance(lngs, (list, tuple)):
+        return None
+    if len(lats) != len(lngs) or len(lats) > _FEW_POINTS:
+        return None
+    for a, b in zip(lats, lngs, strict=True):
+        # NaN fails the comparisons.
+        if (
+            type(a) is not float
+            or type(b) is not float
+            or not (-90 <= a <= 90 and -180 <= b <= 180)
+        ):
+            return None
+    return list(zip(lats, lngs, strict=True))

@@ -34,7 +34,6 @@ from geo.distance import (
 from geo.geofence import Geofence
 from tracking.arrays import BoolArray, FloatArray, IntArray, ObjectArray
 from tracking.attributes import (
-    BUSY,
     IDLE,
     OFFLINE,
     REASON_TEXT,
@@ -81,7 +80,7 @@ _ONES3 = np.ones(3)
 
 @dataclass(frozen=True, slots=True)
 class _Filter:
-    status: int | None
+    status: tuple[int, ...] | None
     vehicle: int | None
     tenant: int | None
     min_free: int | None
@@ -767,13 +766,16 @@ class LiveIndex:
 
     def _filter(
         self,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
     ) -> _Filter | None:
-        if status is not None and status not in STATUS_CODE:
-            raise InvalidQuery("status", status, f"one of {', '.join(STATUSES)}")
+        wanted = (status,) if isinstance(status, str) else status
+        if wanted is not None and (
+            not isinstance(wanted, tuple) or not wanted or any(s not in STATUS_CODE for s in wanted)
+        ):
+            raise InvalidQuery("status", status, f"one or a tuple of {', '.join(STATUSES)}")
         for name, value in (("vehicle", vehicle), ("tenant", tenant)):
             if value is not None and not isinstance(value, str):
                 raise InvalidQuery(name, value, "a string")
@@ -784,7 +786,7 @@ class LiveIndex:
         if status is None and vehicle is None and tenant is None and min_free_capacity is None:
             return None
         return _Filter(
-            None if status is None else STATUS_CODE[status],
+            None if wanted is None else tuple(STATUS_CODE[s] for s in wanted),
             None if vehicle is None else self._vehicles.lookup(vehicle),
             None if tenant is None else self._tenants.lookup(tenant),
             min_free_capacity,
@@ -793,12 +795,11 @@ class LiveIndex:
     def _keep(self, f: _Filter, rows: IntArray, now: float) -> BoolArray:
         keep = np.ones(rows.size, dtype=np.bool_)
         if f.status is not None:
+            # The effective status: a stale courier counts as offline.
+            allowed = np.zeros(len(STATUSES), dtype=np.bool_)
+            allowed[list(f.status)] = True
             stale = self._ts[rows] < now - self.staleness_s
-            status = self._status[rows]
-            if f.status == OFFLINE:
-                keep &= stale | (status == OFFLINE)
-            else:
-                keep &= ~stale & (status == (IDLE if f.status == IDLE else BUSY))
+            keep &= allowed[np.where(stale, OFFLINE, self._status[rows])]
         if f.vehicle is not None:
             keep &= self._vehicle[rows] == f.vehicle
         if f.tenant is not None:
@@ -821,7 +822,7 @@ class LiveIndex:
         lng: float,
         k: int = 10,
         *,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
@@ -838,7 +839,8 @@ class LiveIndex:
         k
             How many couriers (fewer when fewer match).
         status, vehicle, min_free_capacity, tenant
-            Filters; ``status`` is the effective one (stale couriers are ``offline``).
+            Filters; ``status`` (one, or a tuple of those allowed) is the effective one
+            (stale couriers are ``offline``).
 
         Returns
         -------
@@ -921,7 +923,7 @@ class LiveIndex:
         lng: float,
         radius_m: float,
         *,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
@@ -967,7 +969,7 @@ class LiveIndex:
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
@@ -975,10 +977,9 @@ class LiveIndex:
         """Bulk radius query (candidate generation): per query point, the couriers within its
         radius, at most the ``k`` nearest when ``k`` is given.
 
-        Queries are grouped by the H3 cell holding them at a coarser resolution (cells about
-        half the radius across); the couriers of the rings covering a group are gathered
-        once and measured against every query of the group in one numpy block. Distances
-        are exact great-circle metres, as in `within`.
+        Queries and couriers are joined over a grid of cubes in unit-vector space
+        (`tracking.bulk_query.candidate_pairs`): vectorized, no Python pass per query or per
+        cell. Distances are exact great-circle metres, as in `within`.
 
         Parameters
         ----------
@@ -1017,80 +1018,67 @@ class LiveIndex:
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[Any, int] | None = None,
     ) -> Neighbours:
         """`within_many` in no particular order: for bulk consumers that rank the pairs
         themselves (dispatch candidate generation sorts by cost), sorting them by distance
-        would be wasted. ``cells``: the query points' H3 cells at resolution 15, when the
-        caller keeps them (a standing pool of queries), so they are not computed again."""
+        would be wasted. ``xyz``: the query points' unit vectors (`geo.distance.unit_vectors`),
+        when the caller keeps them (a standing pool of queries), so they are not computed
+        again. ``reserved``: units couriers hold outside the index (dispatch's outstanding
+        offers), taken off their free capacity for ``min_free_capacity``."""
         la, ln = validate_arrays(lats, lngs)
         radii = _check_radii(radius_m, la.size)
         top_k = None if k is None else _check_k(k)
         f = self._filter(status, vehicle, min_free_capacity, tenant)
         rows = self._rows(f, float(self._clock()))
+        if reserved and f is not None and f.min_free is not None:
+            rows = self._without_room(rows, reserved, f.min_free)
         if not la.size or not rows.size:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-        queries = unit_vectors(la, ln)
-        fine_cells = None if cells is None else np.asarray(cells, dtype=np.int64)
+        queries = unit_vectors(la, ln) if xyz is None else np.asarray(xyz, dtype=np.float64)
         points = self._xyz.take(rows, axis=0)
-        point_cells = self._cell.take(rows)
         everyone = np.arange(la.size)
-        first = radii
-        # The fleet's bounding box gives the density that sizes the first radius and groups.
-        lat_span = float(np.ptp(self._lat.take(rows))) * 111_320.0
-        mid_lat = math.radians(float(self._lat.take(rows).mean()))
-        lng_span = float(np.ptp(self._lng.take(rows))) * 111_320.0 * math.cos(mid_lat)
-        area = max(lat_span * lng_span, 1.0)
-        density = rows.size / area
+        slack = _chord2_slack(radii)
+        first = slack
         if top_k is not None:
             # Most queries find their k nearest well inside a generous radius: try a smaller
-            # one first, then redo with the full radius only the queries that came up short.
+            # one first (sized by the fleet's bounding box), then redo with the full radius
+            # only the queries that came up short.
+            lat_span = float(np.ptp(self._lat.take(rows))) * 111_320.0
+            mid_lat = math.radians(float(self._lat.take(rows).mean()))
+            lng_span = float(np.ptp(self._lng.take(rows))) * 111_320.0 * math.cos(mid_lat)
+            area = max(lat_span * lng_span, 1.0)
             guess = 1.4 * math.sqrt(top_k * area / (math.pi * rows.size))
-            first = np.minimum(radii, guess)
-        q_idx, p_idx = candidate_pairs(
-            queries,
-            la,
-            ln,
-            everyone,
-            first,
-            top_k,
-            points,
-            point_cells,
-            self.resolution,
-            density,
-            area,
-            fine_cells,
-        )
+            first = np.minimum(slack, _chord2_slack(np.minimum(radii, guess)))
+        q_idx, p_idx, d2 = candidate_pairs(queries, everyone, first, top_k, points)
         if top_k is not None:
             found = np.bincount(q_idx, minlength=la.size)
-            redo = np.flatnonzero((found < top_k) & (first < radii))
+            redo = np.flatnonzero((found < top_k) & (first < slack))
             if redo.size:
                 keep = ~np.isin(q_idx, redo)
-                q2, p2 = candidate_pairs(
-                    queries,
-                    la,
-                    ln,
-                    redo,
-                    radii,
-                    top_k,
-                    points,
-                    point_cells,
-                    self.resolution,
-                    density,
-                    area,
-                    fine_cells,
-                )
+                q2, p2, d2_2 = candidate_pairs(queries, redo, slack, top_k, points)
                 q_idx = np.concatenate([q_idx[keep], q2])
                 p_idx = np.concatenate([p_idx[keep], p2])
-        d = points.take(p_idx, axis=0)
-        d -= queries.take(q_idx, axis=0)
-        metres = chord2_to_m(np.square(d, out=d) @ _ONES3)
+                d2 = np.concatenate([d2[keep], d2_2])
+        metres = chord2_to_m(d2)
         sel = metres <= radii.take(q_idx)
         return Neighbours(q_idx[sel], rows.take(p_idx[sel]), metres[sel])
+
+    def _without_room(self, rows: IntArray, reserved: Mapping[Any, int], min_free: int) -> IntArray:
+        """``rows`` less the couriers whose reserved units leave less than ``min_free``."""
+        held = [(self._row_of[c], units) for c, units in reserved.items() if c in self._row_of]
+        if not held:
+            return rows
+        at = np.array([r for r, _ in held], dtype=np.int64)
+        units = np.array([u for _, u in held], dtype=np.int64)
+        full = np.zeros(self._n_rows, dtype=np.bool_)
+        full[at] = self._capacity[at] - self._load[at] - units < min_free
+        return rows[~full[rows]]
 
     def ids_of(self, rows: npt.ArrayLike) -> ObjectArray:
         """Courier ids of index rows (as returned by `within_many`)."""
@@ -1209,6 +1197,13 @@ def _check_radius(radius_m: Any) -> float:
     if not math.isfinite(radius_m) or radius_m < 0:
         raise InvalidQuery("radius_m", radius_m, "need a finite number >= 0")
     return float(radius_m)
+
+
+def _chord2_slack(radii: FloatArray) -> FloatArray:
+    """Squared chords of great-circle radii, a hair wide: pairs on the edge are kept here and
+    decided by the exact metres."""
+    half_angle = np.minimum(radii / EARTH_RADIUS_M, math.pi) / 2.0
+    return np.square(2.0 * np.sin(half_angle)) * (1 + 1e-9) + 1e-18
 
 
 def _check_radii(radius_m: Any, n: int) -> FloatArray:

@@ -4,7 +4,7 @@ and an array-backed fleet with brute-force radius queries (an oracle and a bench
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,19 +76,23 @@ class ArrayFleet:
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> tuple[IntArray, IntArray, FloatArray]:
         la = np.asarray(lats, dtype=np.float64)
         ln = np.asarray(lngs, dtype=np.float64)
         radii = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), la.shape)
         allowed = np.ones(self.table.ids.size, dtype=bool)
-        for name, value in (("tenant", tenant), ("vehicle", vehicle), ("status", status)):
+        for name, value in (("tenant", tenant), ("vehicle", vehicle)):
             if value is not None:
                 allowed &= np.asarray(getattr(self.table, name) == value, dtype=bool)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            allowed &= np.isin(self.table.status.astype(str), wanted)
         cols = np.flatnonzero(allowed)
         out_q, out_r, out_m = [], [], []
         for start in range(0, la.size, self.chunk):

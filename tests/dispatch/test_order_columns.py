@@ -1,13 +1,13 @@
 """The order pool's columns stay in step with its orders through adds, replacements and removals."""
 
-import h3.api.basic_int as h3i
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch import DispatchOrder, InvalidInput
-from dispatch.order_columns import CELL_RESOLUTION, OrderColumns, OrderPool
+from dispatch.order_columns import OrderColumns, OrderPool
+from geo.distance import unit_vector
 
 
 def order(i: int, *, tenant: str = "t1", vehicle: str | None = None) -> DispatchOrder:
@@ -37,7 +37,7 @@ def expected_rows(orders: list[DispatchOrder]) -> list[tuple[object, ...]]:
             o.priority,
             o.created_at,
             (o.tenant, o.vehicle, o.skills),
-            h3i.latlng_to_cell(o.pickup_lat, o.pickup_lng, CELL_RESOLUTION),
+            unit_vector(o.pickup_lat, o.pickup_lng),
         )
         for o in orders
     )
@@ -54,7 +54,7 @@ def rows_of(cols: OrderColumns) -> list[tuple[object, ...]]:
             cols.priority.tolist(),
             cols.created_at.tolist(),
             [cols.keys[g] for g in cols.group.tolist()],
-            cols.cells.tolist(),
+            [tuple(v) for v in cols.xyz.tolist()],
             strict=True,
         )
     )

@@ -65,6 +65,24 @@ def test_matches_scipy_property(
     )
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.lists(st.integers(0, 2), min_size=1, max_size=3),
+    st.integers(0, 2**31),
+)
+def test_a_crowded_pool_against_few_couriers_matches_scipy(
+    n_orders: int, caps: list[int], seed: int
+) -> None:
+    """Many orders per courier: the solver keeps only each courier's cheapest few edges."""
+    rng = np.random.default_rng(seed)
+    n_edges = int(rng.integers(0, 3 * n_orders + 1))
+    rows = rng.integers(0, n_orders, n_edges)
+    cols = rng.integers(0, len(caps), n_edges)
+    costs = rng.integers(-3, 8, n_edges).astype(float)
+    check_against_scipy((rows, cols, costs, n_orders, len(caps), np.array(caps, dtype=np.int64)))
+
+
 def test_cardinality_beats_cost() -> None:
     # Order 0 alone is cheapest on courier 0, but taking courier 1 lets order 1 be served too.
     pairs = solve_assignment([0, 0, 1], [0, 1, 0], [1, 100, 1], 2, 2)

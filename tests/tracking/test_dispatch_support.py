@@ -4,6 +4,7 @@ idle time."""
 import numpy as np
 import pytest
 
+from geo.distance import unit_vector
 from tests.tracking.test_live_index import NOW, city
 from tracking import InvalidAttribute, InvalidQuery, LiveIndex, Reason
 
@@ -24,6 +25,37 @@ def test_radius_pairs_are_within_many_unordered(filters: dict[str, object]) -> N
     theirs = zip(want.query_idx.tolist(), want.rows.tolist(), want.metres.tolist(), strict=True)
     assert sorted(mine) == sorted(theirs)
     assert want.query_idx.size > 0
+
+
+def test_status_filter_takes_several_statuses() -> None:
+    index, _, _, _ = city()
+    both = index.radius_pairs([-1.29], [36.82], 5000.0, status=("idle", "busy"))
+    idle = index.radius_pairs([-1.29], [36.82], 5000.0, status="idle")
+    busy = index.radius_pairs([-1.29], [36.82], 5000.0, status="busy")
+    assert sorted(both.rows.tolist()) == sorted(idle.rows.tolist() + busy.rows.tolist())
+    assert idle.rows.size and busy.rows.size
+    for bad in [("idle", "asleep"), (), ["idle"]]:
+        with pytest.raises(InvalidQuery) as err:
+            index.radius_pairs([-1.29], [36.82], 5000.0, status=bad)  # type: ignore[arg-type]
+        assert err.value.args and "status" in str(err.value)
+
+
+def test_reserved_units_count_against_min_free_capacity() -> None:
+    index, _, _, _ = city()
+    everyone = index.radius_pairs([-1.29], [36.82], 5000.0)
+    rows = everyone.rows
+    ids = index.ids_of(rows).tolist()
+    table = index.columns(rows)
+    rng = np.random.default_rng(4)
+    reserved = {c: int(u) for c, u in zip(ids, rng.integers(0, 3, len(ids)), strict=True)}
+    reserved["not-a-courier"] = 5
+    for need in (1, 2):
+        got = index.radius_pairs(
+            [-1.29], [36.82], 5000.0, min_free_capacity=need, reserved=reserved
+        )
+        free = table.capacity - table.load - np.array([reserved[c] for c in ids])
+        assert sorted(got.rows.tolist()) == sorted(rows[free >= need].tolist())
+        assert 0 < got.rows.size < rows.size
 
 
 def test_columns_agree_with_get_and_mark_stale_couriers_offline() -> None:
@@ -102,22 +134,23 @@ def test_idle_since_follows_status_changes_unless_given() -> None:
 
 
 @pytest.mark.parametrize(("k", "spread", "max_radius"), [(None, 0.03, 2500.0), (4, 0.2, 20_000.0)])
-def test_radius_pairs_with_kept_cells_match_computed_cells(
+def test_radius_pairs_with_kept_unit_vectors_match_computed_ones(
     k: int | None, spread: float, max_radius: float
 ) -> None:
-    import h3.api.basic_int as h3i
-
     index, _, _, _ = city()
     rng = np.random.default_rng(11)
     q_la = -1.29 + rng.uniform(-spread, spread, 300)
     q_ln = 36.82 + rng.uniform(-spread, spread, 300)
     radii = rng.uniform(0, max_radius, 300)
-    cells = [h3i.latlng_to_cell(a, b, 15) for a, b in zip(q_la, q_ln, strict=True)]
+    xyz = [unit_vector(a, b) for a, b in zip(q_la, q_ln, strict=True)]
     plain = index.radius_pairs(q_la, q_ln, radii, k=k)
-    kept = index.radius_pairs(q_la, q_ln, radii, k=k, cells=cells)
+    kept = index.radius_pairs(q_la, q_ln, radii, k=k, xyz=xyz)
 
     def triples(p: object) -> list[tuple[int, int, float]]:
         return sorted(zip(p.query_idx.tolist(), p.rows.tolist(), p.metres.tolist(), strict=True))  # type: ignore[attr-defined]
 
-    assert triples(kept) == triples(plain)
+    # Scalar and numpy trigonometry may differ in the last bit: same pairs, same metres.
+    got, want = triples(kept), triples(plain)
+    assert [t[:2] for t in got] == [t[:2] for t in want]
+    np.testing.assert_allclose([t[2] for t in got], [t[2] for t in want], rtol=0, atol=1e-6)
     assert plain.query_idx.size > 0
