@@ -49,8 +49,9 @@ def test_status_set_on_a_worker_reaches_the_courier_shard(redis_url: str) -> Non
                 ping = Pings(TENANT, "east", "bike", 1, [(*EAST, time.time(), None, None, None)])
                 await redis.xadd(keys.stream(1), {codec.ENTRY_FIELD: codec.encode(ping)})
                 await _until(
-                    lambda: "east" in shards[1].index
-                    and shards[1].index.get("east").status == "busy"
+                    lambda: (
+                        "east" in shards[1].index and shards[1].index.get("east").status == "busy"
+                    )
                 )
                 assert await redis.hget(keys.PENDING_STATUS, "east") is None  # taken
                 await redis.aclose()
