@@ -4,7 +4,7 @@ neighbouring shards lent it for this run, minus its own couriers lent to a neigh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -110,11 +110,12 @@ class BorderIndex:
         radius_m: float | npt.ArrayLike,
         *,
         k: int | None = None,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,
         vehicle: str | None = None,
         min_free_capacity: int | None = None,
         tenant: str | None = None,
-        cells: npt.ArrayLike | None = None,
+        xyz: npt.ArrayLike | None = None,
+        reserved: Mapping[Any, int] | None = None,
     ) -> Neighbours:
         """`tracking.LiveIndex.radius_pairs` over both indexes (up to ``k`` from each)."""
         parts = []
@@ -131,7 +132,8 @@ class BorderIndex:
                 vehicle=vehicle,
                 min_free_capacity=min_free_capacity,
                 tenant=tenant,
-                cells=cells,
+                xyz=xyz,
+                reserved=reserved,
             )
             if offset == 0 and self.lent_out and rows.size:
                 keep = ~np.isin(index.ids_of(rows), list(self.lent_out))
