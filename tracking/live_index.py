@@ -1041,6 +1041,10 @@ class LiveIndex:
         if not la.size or not rows.size:
             return Neighbours(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         queries = unit_vectors(la, ln) if xyz is None else np.asarray(xyz, dtype=np.float64)
+        if queries.shape != (la.size, 3):
+            raise InvalidQuery(
+                "xyz", queries.shape, f"need one unit vector per query, ({la.size}, 3)"
+            )
         points = self._xyz.take(rows, axis=0)
         everyone = np.arange(la.size)
         slack = _chord2_slack(radii)

@@ -154,3 +154,10 @@ def test_radius_pairs_with_kept_unit_vectors_match_computed_ones(
     assert [t[:2] for t in got] == [t[:2] for t in want]
     np.testing.assert_allclose([t[2] for t in got], [t[2] for t in want], rtol=0, atol=1e-6)
     assert plain.query_idx.size > 0
+
+
+def test_radius_pairs_refuses_unit_vectors_that_do_not_match_the_queries() -> None:
+    index, _, _, _ = city()
+    xyz = [unit_vector(-1.29, 36.82)]
+    with pytest.raises(InvalidQuery, match="xyz"):
+        index.radius_pairs([-1.29, -1.3], [36.82, 36.83], 500.0, xyz=xyz)
