@@ -280,28 +280,32 @@ def best_ejection(
     left as they were.
     """
     items = net.items
-    best: tuple[int, float, float] | None = None
-    move: Ejection | None = None
-    for r in routes:
-        nodes = r.nodes
-        state = r.state()
+    groups: list[tuple[int, float, int, tuple[int, ...]]] = []
+    for index, r in enumerate(routes):
         served = sorted(
             {
                 u
-                for u in (net.item_of_node[x] for x in nodes)
+                for u in (net.item_of_node[x] for x in r.nodes)
                 if items[u].movable and (among is None or u in among)
             }
         )
         for group in itertools.combinations(served, size):
-            lost = sum(absences[u] for u in group)
-            if best is not None and lost > best[0]:
-                continue
-            r.nodes = [x for x in nodes if net.item_of_node[x] not in group]
-            r.refresh()
-            if r.feasible():
-                c = r.cheapest(items[v])
-                score = (lost, c[0], rng.random())
-                if c[0] < math.inf and (best is None or score < best):
-                    best, move = score, (r, group, c[1], c[2])
-        r.set_state(state)
+            groups.append((sum(absences[u] for u in group), rng.random(), index, group))
+    # Least absence sum first: once one fits, groups of a larger sum need no check.
+    groups.sort()
+    states = [r.state() for r in routes]
+    best: tuple[int, float, float] | None = None
+    move: Ejection | None = None
+    for lost, tie, index, group in groups:
+        if best is not None and lost > best[0]:
+            break
+        r = routes[index]
+        r.nodes = [x for x in states[index][0] if net.item_of_node[x] not in group]
+        r.refresh()
+        if r.feasible():
+            c = r.cheapest(items[v])
+            score = (lost, c[0], tie)
+            if c[0] < math.inf and (best is None or score < best):
+                best, move = score, (r, group, c[1], c[2])
+        r.set_state(states[index])
     return move
