@@ -135,6 +135,10 @@ class Network:
         return self._m + 2 * vehicle + 1
 
 
+RouteState = tuple[list[int], list[int], list[int], list[int], list[list[int]], float]
+"""A route's nodes and schedule data (``Route.state``)."""
+
+
 class Route:
     """One vehicle's visit nodes with the schedule data that makes insertion checks O(1).
 
@@ -187,6 +191,15 @@ class Route:
                 column.append(spare)
             room.append(column)
         self.seq, self.early, self.late, self.room, self.cost = seq, early, late, room, cost
+
+    def state(self) -> RouteState:
+        """Everything ``refresh`` computes, to put back with ``set_state`` instead of recomputing."""
+        return list(self.nodes), self.seq, self.early, self.late, self.room, self.cost
+
+    def set_state(self, state: RouteState) -> None:
+        """Return to a ``state()`` taken earlier (``refresh`` replaces its lists, never edits them)."""
+        nodes, self.seq, self.early, self.late, self.room, self.cost = state
+        self.nodes = list(nodes)
 
     def feasible(self) -> bool:
         """On time at every position, within capacity everywhere, every item allowed here."""

@@ -8,19 +8,22 @@ inserted first and their neighbourhoods get reshaped around them.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
 
 import numpy as np
 
-from routing.insertion import NO_INSERTION, Network, Route
+from routing.insertion import NO_INSERTION, Network, Route, RouteState
 
 MIN_RUIN = 3
 MAX_RUIN = 12
 """Items removed around the seed per round (uniform in between)."""
 EJECT_NEIGHBOURS = 15
 """An ejection looks at the routes serving this many of the item's nearest neighbours."""
+PAIR_NEIGHBOURS = 20
+"""A two-item ejection takes out two of this many nearest neighbours of the inserted item."""
 
 
 def _lower_bound(net: Network) -> int:
@@ -151,20 +154,19 @@ def _round(
     return out
 
 
-Snapshot = tuple[dict[int, list[int]], dict[int, int]]
+Snapshot = tuple[dict[int, RouteState], dict[int, int]]
 
 
 def snapshot(active: dict[int, Route], route_of: dict[int, int]) -> Snapshot:
-    """The routes' nodes and the route of each item, to undo a round."""
-    return {k: list(r.nodes) for k, r in active.items()}, dict(route_of)
+    """The routes' states and the route of each item, to undo a round."""
+    return {k: r.state() for k, r in active.items()}, dict(route_of)
 
 
 def restore(active: dict[int, Route], route_of: dict[int, int], saved: Snapshot) -> None:
     """Undo every change since ``saved`` was taken."""
-    for k, nodes in saved[0].items():
-        if active[k].nodes != nodes:
-            active[k].nodes = nodes
-            active[k].refresh()
+    for k, state in saved[0].items():
+        if active[k].nodes != state[0]:
+            active[k].set_state(state)
     route_of.clear()
     route_of.update(saved[1])
 
@@ -228,36 +230,82 @@ def _eject(
     near: list[list[int]],
     rng: random.Random,
 ) -> list[int]:
-    """Insert the item left out most often in place of one served item; the new left-out list."""
+    """Insert the item left out most often in place of one or two served items.
+
+    Returns the new left-out list (``out`` itself when no ejection makes room).
+    """
     items = net.items
     v = max(out, key=lambda i: (absences[i], rng.random()))
-    best: tuple[int, float, float] | None = None
-    move: tuple[int, int, int, int] | None = None
     # Only the routes through its neighbourhood: elsewhere it rarely fits and checks cost most.
-    nearby = {route_of[i] for i in near[v][:EJECT_NEIGHBOURS] if i in route_of}
-    for k in nearby:
-        r = active[k]
-        if k not in items[v].vehicles:
-            continue
-        nodes = r.nodes
-        for u in {net.item_of_node[x] for x in nodes}:
-            if not items[u].movable:
-                continue
-            r.nodes = [x for x in nodes if net.item_of_node[x] != u]
-            r.refresh()
-            if r.feasible():
-                c = r.cheapest(items[v])
-                score = (absences[u], c[0], rng.random())
-                if c[0] < math.inf and (best is None or score < best):
-                    best, move = score, (k, u, c[1], c[2])
-        r.nodes = nodes
-        r.refresh()
+    nearby = [
+        k
+        for k in sorted({route_of[i] for i in near[v][:EJECT_NEIGHBOURS] if i in route_of})
+        if k in items[v].vehicles
+    ]
+    move = best_ejection(net, [active[k] for k in nearby], v, absences, 1, rng)
+    if move is None:
+        # Two at once, among the items closest to it (those most likely in its way); one
+        # ejection alone left R204 and RC202 stuck with one or two items out for thousands
+        # of rounds.
+        close = set(near[v][:PAIR_NEIGHBOURS])
+        move = best_ejection(net, [active[k] for k in nearby], v, absences, 2, rng, close)
     if move is None:
         return out
-    k, u, i, j = move
-    r = active[k]
-    r.nodes = [x for x in r.nodes if net.item_of_node[x] != u]
+    r, gone, i, j = move
+    r.nodes = [x for x in r.nodes if net.item_of_node[x] not in gone]
     r.insert(items[v], i, j)
-    del route_of[u]
-    route_of[v] = k
-    return [u if i == v else i for i in out]
+    for u in gone:
+        del route_of[u]
+    route_of[v] = r.vehicle
+    return [*gone, *(i for i in out if i != v)]
+
+
+Ejection = tuple[Route, tuple[int, ...], int, int]
+"""The route, the items to take out of it, and where ``v`` then goes (``Route.cheapest``)."""
+
+
+def best_ejection(
+    net: Network,
+    routes: list[Route],
+    v: int,
+    absences: list[int],
+    size: int,
+    rng: random.Random,
+    among: set[int] | None = None,
+) -> Ejection | None:
+    """The ``size`` items of one route whose removal lets item ``v`` in there, if any.
+
+    Chosen by the least absence sum of the ejected items, then the least insertion cost of
+    ``v`` (ties at random); with ``among``, only items of that set are ejected. The routes are
+    left as they were.
+    """
+    items = net.items
+    groups: list[tuple[int, float, int, tuple[int, ...]]] = []
+    for index, r in enumerate(routes):
+        served = sorted(
+            {
+                u
+                for u in (net.item_of_node[x] for x in r.nodes)
+                if items[u].movable and (among is None or u in among)
+            }
+        )
+        for group in itertools.combinations(served, size):
+            groups.append((sum(absences[u] for u in group), rng.random(), index, group))
+    # Least absence sum first: once one fits, groups of a larger sum need no check.
+    groups.sort()
+    states = [r.state() for r in routes]
+    best: tuple[int, float, float] | None = None
+    move: Ejection | None = None
+    for lost, tie, index, group in groups:
+        if best is not None and lost > best[0]:
+            break
+        r = routes[index]
+        r.nodes = [x for x in states[index][0] if net.item_of_node[x] not in group]
+        r.refresh()
+        if r.feasible():
+            c = r.cheapest(items[v])
+            score = (lost, c[0], tie)
+            if c[0] < math.inf and (best is None or score < best):
+                best, move = score, (r, group, c[1], c[2])
+        r.set_state(states[index])
+    return move

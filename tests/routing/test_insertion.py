@@ -1,3 +1,4 @@
+import itertools
 import math
 import random
 import time
@@ -11,7 +12,7 @@ from routing.distance_annealing import anneal_distance
 from routing.feasibility import check_solution, route_violations
 from routing.insertion import Item, Network, Route
 from routing.model import Job, Problem, Shipment, Stop, Vehicle
-from routing.route_elimination import eliminate_routes
+from routing.route_elimination import best_ejection, eliminate_routes
 from routing.schedule import build_route
 from routing.solver import _visits, solve
 from routing.travel_time import EuclideanTravelTime
@@ -54,6 +55,13 @@ def _random_route(net: Network, vehicle: int, rng: random.Random) -> tuple[Route
     return route, left
 
 
+def _random_case(seed: int, vehicle: int) -> tuple[Network, random.Random, Route, list[int]]:
+    """A random problem's network, a seeded generator, a random route and the items left."""
+    net = _network(random_problem(seed % 50, shipments=5, jobs=4))
+    rng = random.Random(seed)
+    return (net, rng, *_random_route(net, vehicle, rng))
+
+
 def _float_feasible(net: Network, route: Route) -> bool:
     problem = net.problem
     vehicle = problem.vehicles[route.vehicle]
@@ -64,10 +72,7 @@ def _float_feasible(net: Network, route: Route) -> bool:
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 2))
 def test_cheapest_insertion_matches_brute_force(seed: int, vehicle: int) -> None:
-    problem = random_problem(seed % 50, shipments=5, jobs=4)
-    net = _network(problem)
-    rng = random.Random(seed)
-    route, left = _random_route(net, vehicle, rng)
+    net, _rng, route, left = _random_case(seed, vehicle)
     assert route.feasible()
     assert _float_feasible(net, route)
     for k in left:
@@ -87,6 +92,43 @@ def test_cheapest_insertion_matches_brute_force(seed: int, vehicle: int) -> None
         trial.insert(item, i, j)
         assert trial.feasible()
         assert _float_feasible(net, trial)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 2))
+def test_ejection_matches_brute_force(seed: int, size: int) -> None:
+    net, rng, route, left = _random_case(seed, 2)
+    served = sorted({net.item_of_node[x] for x in route.nodes})
+    absences = [rng.randrange(4) for _ in net.items]
+    among = set(rng.sample(served, min(len(served), 4))) if rng.random() < 0.5 else None
+    before = route.state()
+    for v in left:
+        move = best_ejection(net, [route], v, absences, size, rng, among)
+        assert route.state() == before
+        # Brute force: every group of ``size`` movable items (from ``among``), rebuilt from scratch.
+        scores = []
+        for group in itertools.combinations(served, size):
+            if not all(net.items[u].movable for u in group):
+                continue
+            if among is not None and not set(group) <= among:
+                continue
+            trial = Route(net, 2, [x for x in route.nodes if net.item_of_node[x] not in group])
+            cost = trial.cheapest(net.items[v])[0] if trial.feasible() else math.inf
+            if not math.isinf(cost):
+                scores.append((sum(absences[u] for u in group), cost))
+        if not scores:
+            assert move is None
+            continue
+        assert move is not None
+        r, gone, i, j = move
+        assert r is route
+        trial = Route(net, 2, [x for x in route.nodes if net.item_of_node[x] not in gone])
+        shorter = trial.cost
+        trial.insert(net.items[v], i, j)
+        assert trial.feasible()
+        assert _float_feasible(net, trial)
+        lost = sum(absences[u] for u in gone)
+        assert (lost, trial.cost - shorter) == pytest.approx(min(scores), abs=1e-9)
 
 
 def _plan(net: Network, seed: int) -> dict[int, list[int]]:
